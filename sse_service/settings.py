@@ -1,0 +1,99 @@
+"""Configuration, read once from environment variables into one typed, frozen object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+
+ENV_PREFIX = "SSE_"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError("must be zero or a positive number")
+    return value
+
+
+def _redis_url(raw: str) -> str:
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return raw
+
+
+def _key_prefix(raw: str) -> str:
+    if not raw or any(c in raw for c in "{}\r\n "):
+        raise ValueError("must be non-empty, without braces, spaces or newlines")
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return level
+
+
+# Each field's env var is SSE_<FIELD NAME IN CAPITALS>; the parser for it is listed here.
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "redis_url": _redis_url,
+    "key_prefix": _key_prefix,
+    "heartbeat_seconds": _positive_float,
+    "retry_ms": _positive_int,
+    "max_payload_bytes": _positive_int,
+    "max_channels_per_connection": _positive_int,
+    "send_buffer_bytes": _positive_int,
+    "shutdown_grace_seconds": _non_negative_float,
+    "log_level": _log_level,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Must equal the Django site's SSE_KEY_PREFIX: it names every key and channel of the contract.
+    key_prefix: str = "sse"
+    heartbeat_seconds: float = 15.0
+    # The `retry:` hint: how long a browser waits before it reconnects.
+    retry_ms: int = 3000
+    max_payload_bytes: int = 65536
+    max_channels_per_connection: int = 32
+    # Bytes a connection may have waiting while its socket is paused before it is cut off.
+    send_buffer_bytes: int = 1_048_576
+    # How long streams get to end cleanly after SIGTERM before they are cancelled.
+    shutdown_grace_seconds: float = 5.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            name = ENV_PREFIX + field.name.upper()
+            raw = environ.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[field.name] = _PARSERS[field.name](raw.strip())
+            except ValueError as exc:
+                raise SettingsError(f"{name}={raw!r} is invalid: {exc}") from None
+        return cls(**values)  # type: ignore[arg-type]
