@@ -1,0 +1,201 @@
+"""Starters for redis-server, the SSE service, the Django site and nginx, each on a free port."""
+
+from __future__ import annotations
+
+import getpass
+import http.client
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from .processes import Process, StartError, wait_until
+
+REPO = Path(__file__).resolve().parent.parent
+KEY_PREFIX = "sse"
+
+
+def http_status(port: int, path: str, timeout: float = 2.0) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+@dataclass
+class RedisServer:
+    run_dir: Path
+    port: int
+    persistence: bool = False
+    process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=5)
+
+    def start(self) -> RedisServer:
+        data_dir = self.run_dir / f"redis-{self.port}"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(data_dir)]
+        args += ["--appendonly", "yes" if self.persistence else "no", "--save", ""]
+        self.process = Process.start(f"redis-{self.port}", args, self.run_dir)
+        wait_until(self._pong, 10, f"redis-server on port {self.port}", self.process)
+        return self
+
+    def _pong(self) -> bool:
+        with self.client() as client:
+            try:
+                return bool(client.ping())
+            except redis.ConnectionError:
+                return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+@dataclass
+class SseService:
+    run_dir: Path
+    redis_url: str
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    name: str = "sse"
+    process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_ready: bool = True) -> SseService:
+        args = [sys.executable, "-m", "uvicorn", "--factory", "sse_service.app:create_app"]
+        args += ["--loop", "uvloop", "--http", "httptools", "--host", "127.0.0.1", "--port", str(self.port)]
+        args += ["--no-access-log", "--timeout-graceful-shutdown", "15"]
+        env = {"SSE_REDIS_URL": self.redis_url, "SSE_KEY_PREFIX": KEY_PREFIX, **self.env}
+        self.process = Process.start(self.name, args, self.run_dir, env=env, cwd=REPO)
+        check = (lambda: http_status(self.port, "/readyz") == 200) if wait_ready else self._listening
+        wait_until(check, 20, f"the SSE service on port {self.port}", self.process)
+        return self
+
+    def _listening(self) -> bool:
+        return http_status(self.port, "/healthz") == 200
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+@dataclass
+class DjangoSite:
+    run_dir: Path
+    redis_url: str
+    port: int
+    overrides: dict[str, str] = field(default_factory=dict)
+    process: Process | None = None
+    # What the site and its management commands need to reach this stack; one secret key for all.
+    env: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.env = {
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(32),
+            "DJANGO_DEBUG": "false",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_DATABASE_PATH": str(self.run_dir / "db.sqlite3"),
+            "DJANGO_STATIC_ROOT": str(self.static_root),
+            "REDIS_URL": self.redis_url,
+            "SSE_KEY_PREFIX": KEY_PREFIX,
+            **self.overrides,
+        }
+
+    @property
+    def static_root(self) -> Path:
+        return self.run_dir / "static"
+
+    def start(self) -> DjangoSite:
+        for command in (["migrate", "--noinput"], ["collectstatic", "--noinput", "--clear"]):
+            self.manage(*command)
+        args = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
+        args += ["--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+        self.process = Process.start("django", args, self.run_dir, env=self.env, cwd=REPO / "django_site")
+        wait_until(lambda: http_status(self.port, "/healthz") == 200, 20, "the Django site", self.process)
+        return self
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO / "django_site",
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise StartError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+@dataclass
+class Nginx:
+    run_dir: Path
+    port: int
+    sse_upstream: str
+    django_upstream: str
+    static_root: Path
+    process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def render(self) -> Path:
+        """Renders the production template with local values, through the same script compose mirrors."""
+        nginx_dir = self.run_dir / "nginx"
+        nginx_dir.mkdir(parents=True, exist_ok=True)
+        config = nginx_dir / "nginx.conf"
+        env = {
+            "NGINX_LISTEN": f"127.0.0.1:{self.port}",
+            "NGINX_USER": getpass.getuser(),
+            "NGINX_RUN_DIR": str(nginx_dir),
+            "SSE_UPSTREAM": self.sse_upstream,
+            "DJANGO_UPSTREAM": self.django_upstream,
+            "NGINX_STATIC_ROOT": str(self.static_root),
+        }
+        subprocess.run(
+            ["sh", str(REPO / "nginx" / "render.sh"), str(config)],
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+        )
+        return config
+
+    def start(self) -> Nginx:
+        config = self.render()
+        args = [nginx_binary(), "-e", "stderr", "-c", str(config)]
+        self.process = Process.start("nginx", args, self.run_dir)
+        wait_until(lambda: http_status(self.port, "/healthz") == 404, 10, "nginx", self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if found is None:
+        raise StartError("nginx is not installed: run `make deps` (apt-get install nginx-light)")
+    return found

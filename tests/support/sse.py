@@ -1,0 +1,110 @@
+"""A test client for live SSE streams: keeps the exact bytes and parses events as a browser does."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+
+_LINE = re.compile(rb"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    event: str
+    data: str
+
+    @property
+    def channel(self) -> str:
+        return self.id.rpartition("/")[0]
+
+
+@dataclass
+class EventStream:
+    response: httpx.Response
+    raw: bytearray = field(default_factory=bytearray)
+    events: list[Event] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
+    retry: int | None = None
+    last_event_id: str = ""
+    ended: bool = False
+    _pending: bytes = b""
+    _chunks: AsyncIterator[bytes] | None = None
+    _fields: dict[str, str] = field(default_factory=dict)
+    _data: list[str] = field(default_factory=list)
+
+    async def read_until(self, done: object, timeout: float = 5.0) -> None:
+        """Reads until `done(self)` is true; fails the test after `timeout` seconds."""
+        assert callable(done)
+        async with asyncio.timeout(timeout):
+            while not done(self):
+                await self._read_chunk()
+
+    async def wait_for_events(self, count: int, timeout: float = 5.0) -> list[Event]:
+        await self.read_until(lambda s: len(s.events) >= count, timeout)
+        return self.events
+
+    async def wait_for_comment(self, text: str, timeout: float = 5.0) -> None:
+        await self.read_until(lambda s: text in s.comments, timeout)
+
+    async def read_to_end(self, timeout: float = 5.0) -> None:
+        await self.read_until(lambda s: s.ended, timeout)
+
+    async def _read_chunk(self) -> None:
+        if self._chunks is None:
+            self._chunks = self.response.aiter_raw()
+        try:
+            chunk = await anext(self._chunks)
+        except StopAsyncIteration:
+            self.ended = True
+            return
+        self.raw += chunk
+        self._feed(chunk)
+
+    def _feed(self, chunk: bytes) -> None:
+        lines = _LINE.split(self._pending + chunk)
+        self._pending = lines.pop()
+        for line in lines:
+            self._line(line.decode())
+
+    def _line(self, line: str) -> None:
+        # https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
+        if line == "":
+            if self._data:
+                self.events.append(
+                    Event(self.last_event_id, self._fields.get("event", "message"), "\n".join(self._data))
+                )
+            self._fields.clear()
+            self._data.clear()
+            return
+        if line.startswith(":"):
+            self.comments.append(line[1:].strip())
+            return
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self._data.append(value)
+        elif name == "id":
+            self.last_event_id = value
+        elif name == "retry" and value.isdigit():
+            self.retry = int(value)
+        elif name == "event":
+            self._fields["event"] = value
+
+
+@asynccontextmanager
+async def open_stream(
+    url: str, headers: dict[str, str] | None = None, timeout: float = 5.0
+) -> AsyncIterator[EventStream]:
+    """Opens `url` and waits for the stream's first bytes, which the service sends once subscribed."""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, read=None)) as client:
+        async with client.stream("GET", url, headers=headers) as response:
+            stream = EventStream(response)
+            if response.status_code == 200:
+                await stream.wait_for_comment("connected", timeout)
+            yield stream
