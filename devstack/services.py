@@ -184,7 +184,7 @@ class Nginx:
 
     def start(self) -> Nginx:
         config = self.render()
-        args = [nginx_binary(), "-e", "stderr", "-c", str(config)]
+        args = [nginx_binary(), "-e", "stderr", "-c", str(config), "-g", "daemon off;"]
         self.process = Process.start("nginx", args, self.run_dir)
         wait_until(lambda: http_status(self.port, "/healthz") == 404, 10, "nginx", self.process)
         return self

@@ -1,0 +1,49 @@
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+CHANNEL ?= demo
+DATA ?= {"text": "hello from make publish"}
+
+.PHONY: help run test bench lint format typecheck publish deps venv clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+run: deps ## Install what is missing and start redis, the SSE service, Django and nginx (PORT=8000)
+	$(PY) -m devstack run --port $(PORT)
+
+test: deps ## Install what is missing and run the whole test suite
+	scripts/install-system-deps test
+	$(PY) -m pytest
+
+bench: deps ## Run the fan-out benchmark (bounded, loopback only)
+	$(PY) -m bench
+
+lint: venv ## Check formatting and lint (ruff) and types (mypy)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+format: venv ## Reformat the code (ruff)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+publish: venv ## Publish DATA (JSON) on CHANNEL through the running `make run` stack
+	. .run/env && cd django_site && ../$(PY) manage.py publish $(CHANNEL) '$(DATA)'
+
+deps: venv ## Install the system packages and the virtualenv, if missing
+	scripts/install-system-deps run
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt sse_service/requirements.txt django_site/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+clean: ## Remove the virtualenv and run files
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache

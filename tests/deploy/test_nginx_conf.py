@@ -1,0 +1,210 @@
+"""The shipped nginx config, run for real in front of stand-in upstreams on Unix sockets.
+
+The stand-ins record what nginx forwards, so these tests pin the proxying itself: streams pass
+unbuffered, probes stay private, upstream connections are reused, static files carry cache headers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import signal
+import socket
+import socketserver
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+
+class _Upstream(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path), _Handler)
+        self.requests: list[dict[str, Any]] = []
+        self.connections = 0
+        self.release = threading.Event()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Upstream
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections += 1
+        self.connection_number = self.server.connections
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.requests.append(
+            {
+                "path": self.path,
+                "version": self.request_version,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "connection": self.connection_number,
+            }
+        )
+        if self.path.startswith("/sse/"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"data: first\n\n")
+            self.wfile.flush()
+            self.server.release.wait(10)
+            self.wfile.write(b"data: second\n\n")
+            self.close_connection = True
+            return
+        body = json.dumps({"path": self.path}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@dataclass
+class Proxy:
+    url: str
+    port: int
+    sse: _Upstream
+    django: _Upstream
+
+    def forwarded(self) -> list[str]:
+        return [r["path"] for r in self.sse.requests + self.django.requests]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"nginx exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"nginx did not listen on {port} within 10 s:\n{log.read_text()}")
+
+
+@pytest.fixture
+def proxy(tmp_path: Path, render: Callable[..., Path], require: Callable[[str], str]) -> Iterator[Proxy]:
+    nginx = require("nginx")
+    # Unix socket paths are limited to ~107 bytes; pytest's tmp_path can be longer.
+    sockets = Path(os.environ.get("TMPDIR", "/tmp")) / f"deploy-{os.getpid()}-{_free_port()}"
+    sockets.mkdir()
+    run_dir, static = tmp_path / "run", tmp_path / "static"
+    run_dir.mkdir()
+    static.mkdir()
+    (static / "app.css").write_text("body { color: black; }\n")
+    port = _free_port()
+    conf = render(
+        {
+            "NGINX_LISTEN": f"127.0.0.1:{port}",
+            "NGINX_USER": pwd.getpwuid(os.geteuid()).pw_name,
+            "NGINX_RUN_DIR": str(run_dir),
+            "NGINX_STATIC_ROOT": str(static),
+            "SSE_UPSTREAM": f"unix:{sockets / 'sse.sock'}",
+            "DJANGO_UPSTREAM": f"unix:{sockets / 'django.sock'}",
+        },
+        tmp_path / "nginx.conf",
+    )
+    upstreams = [_Upstream(sockets / "sse.sock"), _Upstream(sockets / "django.sock")]
+    for upstream in upstreams:
+        threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    log = tmp_path / "nginx.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [nginx, "-c", str(conf), "-g", "daemon off;"], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_for_port(port, process, log)
+        yield Proxy(f"http://127.0.0.1:{port}", port, *upstreams)
+    finally:
+        for upstream in upstreams:
+            upstream.release.set()
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+        for upstream in upstreams:
+            upstream.shutdown()
+            upstream.server_close()
+        for path in sockets.iterdir():
+            path.unlink()
+        sockets.rmdir()
+
+
+def test_probes_and_metrics_are_not_public(proxy: Proxy) -> None:
+    with httpx.Client(base_url=proxy.url, timeout=5) as client:
+        for path in ("/healthz", "/readyz", "/metrics"):
+            assert client.get(path).status_code == 404, path
+    assert proxy.forwarded() == []
+
+
+def test_sse_streams_pass_unbuffered_with_forwarding_headers(proxy: Proxy) -> None:
+    """The first event reaches the client while the upstream still holds the response open."""
+    url = f"{proxy.url}/sse/news"
+    with (
+        httpx.Client(timeout=5) as client,
+        client.stream(
+            "GET", url, headers={"Accept-Encoding": "gzip", "X-Forwarded-For": "6.6.6.6"}
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert "content-encoding" not in response.headers
+        chunks = response.iter_raw()
+        assert next(chunks) == b"data: first\n\n"
+        proxy.sse.release.set()
+        assert b"".join(chunks) == b"data: second\n\n"
+    (request,) = proxy.sse.requests
+    assert request["path"] == "/sse/news"
+    assert request["version"] == "HTTP/1.1"
+    headers = request["headers"]
+    assert "connection" not in headers
+    assert headers["host"] == f"127.0.0.1:{proxy.port}"
+    assert headers["x-forwarded-for"] == "127.0.0.1"
+    assert headers["x-forwarded-proto"] == "http"
+    assert headers["x-forwarded-host"] == f"127.0.0.1:{proxy.port}"
+
+
+def test_everything_else_goes_to_django_over_reused_connections(proxy: Proxy) -> None:
+    with httpx.Client(base_url=proxy.url, timeout=5) as client:
+        for path in ("/", "/demo/?x=1"):
+            response = client.get(path, headers={"Host": "example.com:8443"})
+            assert response.json() == {"path": path}
+    first, second = proxy.django.requests
+    assert first["headers"]["host"] == "example.com:8443"
+    assert first["connection"] == second["connection"]
+
+
+def test_static_files_come_from_disk_with_cache_headers(proxy: Proxy) -> None:
+    with httpx.Client(base_url=proxy.url, timeout=5) as client:
+        response = client.get("/static/app.css")
+        assert response.status_code == 200
+        assert response.text == "body { color: black; }\n"
+        assert response.headers["content-type"].startswith("text/css")
+        assert response.headers["cache-control"] == "public, max-age=86400"
+        assert client.get("/static/missing.css").status_code == 404
+    assert proxy.forwarded() == []
+
+
+def test_nginx_health_answers_on_loopback(proxy: Proxy) -> None:
+    response = httpx.get(f"{proxy.url}/nginx-health", timeout=5)
+    assert (response.status_code, response.text) == (200, "ok\n")
