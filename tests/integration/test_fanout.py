@@ -44,7 +44,10 @@ async def test_hundred_clients_of_one_channel_share_one_redis_connection(
 ) -> None:
     async with AsyncExitStack() as clients:
         streams = await asyncio.gather(
-            *(clients.enter_async_context(open_stream(f"{sse_service.url}/sse/{channel}")) for _ in range(100))
+            *(
+                clients.enter_async_context(open_stream(f"{sse_service.url}/sse/{channel}"))
+                for _ in range(100)
+            )
         )
         subscribers = redis_client.pubsub_numsub(f"sse:{{{channel}}}")[0][1]
         pubsub_connections = [c for c in redis_client.client_list() if "P" in c["flags"]]

@@ -102,9 +102,11 @@ async def open_stream(
     url: str, headers: dict[str, str] | None = None, timeout: float = 5.0
 ) -> AsyncIterator[EventStream]:
     """Opens `url` and waits for the stream's first bytes, which the service sends once subscribed."""
-    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, read=None)) as client:
-        async with client.stream("GET", url, headers=headers) as response:
-            stream = EventStream(response)
-            if response.status_code == 200:
-                await stream.wait_for_comment("connected", timeout)
-            yield stream
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(timeout, read=None)) as client,
+        client.stream("GET", url, headers=headers) as response,
+    ):
+        stream = EventStream(response)
+        if response.status_code == 200:
+            await stream.wait_for_comment("connected", timeout)
+        yield stream

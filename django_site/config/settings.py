@@ -1,0 +1,122 @@
+"""Django settings, read once from environment variables (see config/env.py for the rules)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import read_bool, read_int, read_list, read_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+_env = os.environ
+
+DEBUG = read_bool(_env, "DJANGO_DEBUG", default=False)
+
+SECRET_KEY = read_str(_env, "DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set (a long random string) unless DJANGO_DEBUG is true"
+        )
+    SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+
+ALLOWED_HOSTS = read_list(_env, "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+
+CSRF_TRUSTED_ORIGINS = read_list(_env, "DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not _origin.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(
+            f"DJANGO_CSRF_TRUSTED_ORIGINS entries need a scheme, e.g. https://example.com; got {_origin!r}"
+        )
+
+INSTALLED_APPS = [
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "live",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "config.health.HealthCheckMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": read_str(_env, "DJANGO_DATABASE_PATH", default=str(BASE_DIR / "db.sqlite3")),
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# No sessions app: flash messages live in a signed cookie instead.
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = read_str(_env, "DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+
+# Behind nginx, which terminates TLS and sets X-Forwarded-Proto.
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Secure cookies by default in production; DJANGO_SECURE_COOKIES=false for plain-HTTP stacks
+# reached by a non-localhost name (browsers drop Secure cookies there, and CSRF fails).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = read_bool(_env, "DJANGO_SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Uvicorn does not show Django's errors unless a handler prints them (Django's default console
+# handler is active only with DEBUG on).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    # Through root only; Django's own handlers would print DEBUG-mode records twice.
+    "loggers": {"django": {"handlers": [], "level": "INFO"}},
+}
+
+# The publish path (live/); these must match the SSE service's values (see CONTRACT.md).
+REDIS_URL = read_str(_env, "REDIS_URL", default="redis://127.0.0.1:6379/0")
+if urlsplit(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
+    raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://; got {REDIS_URL!r}")
+SSE_KEY_PREFIX = read_str(_env, "SSE_KEY_PREFIX", default="sse")
+if not re.fullmatch(r"[^\s{}]+", SSE_KEY_PREFIX):
+    raise ImproperlyConfigured(
+        f"SSE_KEY_PREFIX must not contain whitespace or braces (braces are Redis Cluster "
+        f"hash tags); got {SSE_KEY_PREFIX!r}"
+    )
+SSE_MAX_PAYLOAD_BYTES = read_int(_env, "SSE_MAX_PAYLOAD_BYTES", default=65536, minimum=1)
+SSE_STREAM_MAXLEN = read_int(_env, "SSE_STREAM_MAXLEN", default=1000, minimum=1)

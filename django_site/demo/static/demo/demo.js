@@ -1,0 +1,119 @@
+// Live events demo: show what the SSE service streams, publish without leaving the page.
+"use strict";
+
+(() => {
+  const MAX_ITEMS = 200;
+  const root = document.getElementById("live");
+  const state = document.getElementById("state");
+  const list = document.getElementById("events");
+  const empty = document.getElementById("no-events");
+
+  function setState(name, text) {
+    state.dataset.state = name;
+    state.textContent = text;
+  }
+
+  // Event ids are "<channel>/<ms>-<seq>": the channel is everything before the last "/".
+  function splitId(lastEventId) {
+    const cut = lastEventId.lastIndexOf("/");
+    return cut < 0
+      ? { channel: "", position: lastEventId }
+      : { channel: lastEventId.slice(0, cut), position: lastEventId.slice(cut + 1) };
+  }
+
+  function pretty(data) {
+    try {
+      return JSON.stringify(JSON.parse(data), null, 2);
+    } catch {
+      return data;
+    }
+  }
+
+  function span(className, text) {
+    const el = document.createElement("span");
+    el.className = className;
+    el.textContent = text;
+    return el;
+  }
+
+  function show(event) {
+    const { channel, position } = splitId(event.lastEventId);
+    const item = document.createElement("li");
+    item.className = "event fresh";
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const id = span("id", position);
+    id.title = event.lastEventId;
+    meta.append(
+      span("channel", channel || "(no channel)"),
+      span("type", event.type),
+      id,
+      span("time", new Date().toLocaleTimeString()),
+    );
+    const data = document.createElement("pre");
+    data.className = "data";
+    data.textContent = pretty(event.data);
+    item.append(meta, data);
+    list.prepend(item);
+    while (list.children.length > MAX_ITEMS) list.lastElementChild.remove();
+    empty.hidden = true;
+  }
+
+  function connect(url) {
+    const source = new EventSource(url);
+    setState("connecting", "connecting…");
+    source.onopen = () => setState("open", "connected");
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) {
+        setState("closed", "disconnected (reload to retry)");
+      } else {
+        setState("reconnecting", "reconnecting…");
+      }
+    };
+    // onmessage fires only for the default type; named types need their own listeners.
+    source.onmessage = show;
+    for (const type of (root.dataset.eventTypes || "").split(/\s+/).filter(Boolean)) {
+      source.addEventListener(type, show);
+    }
+  }
+
+  // Submit with fetch so this page, and its open stream, stay put.
+  function enhanceForm(form) {
+    const result = document.getElementById("publish-result");
+    form.addEventListener("submit", async (submit) => {
+      submit.preventDefault();
+      result.className = "";
+      result.textContent = "publishing…";
+      try {
+        const response = await fetch(form.action, {
+          method: "POST",
+          body: new FormData(form),
+          headers: { Accept: "application/json" },
+          credentials: "same-origin",
+        });
+        const type = response.headers.get("Content-Type") || "";
+        const body = type.includes("application/json") ? await response.json() : null;
+        if (response.ok && body) {
+          result.textContent = `Published ${body.id} to ${body.channel}.`;
+          return;
+        }
+        const errors = body && body.errors
+          ? Object.values(body.errors).flat().map((error) => error.message)
+          : [`HTTP ${response.status}`];
+        result.className = "error";
+        result.textContent = `Not published: ${errors.join(" ")}`;
+      } catch (error) {
+        result.className = "error";
+        result.textContent = `Not published: ${error}`;
+      }
+    });
+  }
+
+  const url = root.dataset.streamUrl;
+  if (url) {
+    connect(url);
+  } else {
+    setState("closed", "not connected");
+  }
+  enhanceForm(document.getElementById("publish-form"));
+})();

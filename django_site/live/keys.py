@@ -1,0 +1,16 @@
+"""Redis names for a channel, as CONTRACT.md defines them. The only place that spells them."""
+
+from __future__ import annotations
+
+
+def pubsub_channel(prefix: str, channel: str) -> str:
+    # The braces are a Redis Cluster hash tag: a channel's keys share a slot.
+    return f"{prefix}:{{{channel}}}"
+
+
+def stream_key(prefix: str, channel: str) -> str:
+    return f"{prefix}:{{{channel}}}:events"
+
+
+def last_id_key(prefix: str) -> str:
+    return f"{prefix}:last-id"

@@ -1,0 +1,74 @@
+"""Publish events to browsers: validate, serialise, and run the Lua step from CONTRACT.md.
+
+`publish()` is synchronous (it waits for Redis); from async code, wrap it in
+`asgiref.sync.sync_to_async`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import transaction
+
+from live import keys
+from live._redis import get_publish_script
+from live.exceptions import PublishBackendError
+from live.validation import encode_data, validate_channel, validate_event_type
+
+__all__ = ["publish", "publish_on_commit"]
+
+
+@dataclass(frozen=True)
+class _Message:
+    channel: str
+    event: str
+    data: bytes
+
+
+def publish(channel: str, data: Any, *, event: str | None = None) -> str:
+    """Publish `data` as JSON on `channel` and return the event id `<ms>-<seq>`.
+
+    Raises a PublishError subclass: InvalidChannelError, InvalidEventTypeError,
+    PayloadNotSerializableError or PayloadTooLargeError before anything is sent, and
+    PublishBackendError when Redis fails.
+    """
+    return _send(_prepare(channel, data, event))
+
+
+def publish_on_commit(channel: str, data: Any, *, event: str | None = None, using: str | None = None) -> None:
+    """Publish once the current transaction commits; nothing is sent on rollback.
+
+    Validation and serialisation happen now, so bad input raises here rather than after the
+    commit, and later changes to `data` do not leak into the event.
+    """
+    message = _prepare(channel, data, event)
+    transaction.on_commit(partial(_send, message), using=using)
+
+
+def _prepare(channel: str, data: Any, event: str | None) -> _Message:
+    return _Message(
+        channel=validate_channel(channel),
+        event=validate_event_type(event),
+        data=encode_data(data, settings.SSE_MAX_PAYLOAD_BYTES),
+    )
+
+
+def _send(message: _Message) -> str:
+    prefix: str = settings.SSE_KEY_PREFIX
+    try:
+        event_id = get_publish_script()(
+            keys=[keys.stream_key(prefix, message.channel), keys.last_id_key(prefix)],
+            args=[
+                keys.pubsub_channel(prefix, message.channel),
+                message.event,
+                message.data,
+                settings.SSE_STREAM_MAXLEN,
+            ],
+        )
+    except redis.RedisError as exc:
+        raise PublishBackendError(f"could not publish to {message.channel!r}: {exc}") from exc
+    return event_id.decode("ascii") if isinstance(event_id, bytes) else str(event_id)

@@ -1,0 +1,64 @@
+"""live.publish.publish_on_commit(): checked now, sent only after a commit."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from django.db import transaction
+
+from live import keys
+from live.exceptions import InvalidChannelError, PayloadNotSerializableError
+from live.publish import publish_on_commit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _stream(redis_client: redis.Redis, prefix: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    return redis_client.xrange(keys.stream_key(prefix, "orders"))  # type: ignore[no-any-return]
+
+
+def test_event_is_published_only_after_the_transaction_commits(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    with transaction.atomic():
+        publish_on_commit("orders", {"id": 7}, event="update")
+        assert _stream(redis_client, key_prefix) == []
+
+    [(_, fields)] = _stream(redis_client, key_prefix)
+    assert fields == {b"event": b"update", b"data": b'{"id":7}'}
+
+
+def test_nothing_is_published_when_the_transaction_rolls_back(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        publish_on_commit("orders", {"id": 7})
+        raise RuntimeError("roll back")
+
+    assert redis_client.keys(f"{key_prefix}*") == []
+
+
+def test_outside_a_transaction_it_publishes_at_once(redis_client: redis.Redis, key_prefix: str) -> None:
+    publish_on_commit("orders", 1)
+
+    assert len(_stream(redis_client, key_prefix)) == 1
+
+
+def test_bad_input_raises_at_the_call_site_not_at_commit() -> None:
+    with transaction.atomic():
+        with pytest.raises(InvalidChannelError):
+            publish_on_commit("no spaces allowed", 1)
+        with pytest.raises(PayloadNotSerializableError):
+            publish_on_commit("orders", object())
+
+
+def test_data_is_serialised_at_call_time_so_later_changes_do_not_leak(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    data = {"status": "paid"}
+    with transaction.atomic():
+        publish_on_commit("orders", data)
+        data["status"] = "refunded"
+
+    [(_, fields)] = _stream(redis_client, key_prefix)
+    assert fields[b"data"] == b'{"status":"paid"}'
