@@ -108,7 +108,7 @@ LOGGING = {
     "loggers": {"django": {"handlers": [], "level": "INFO"}},
 }
 
-# The publish path (live/); these must match the SSE service's values (see CONTRACT.md).
+# The publish path (live/); these must match the SSE service's values (README.md, "Wire contract").
 REDIS_URL = read_str(_env, "REDIS_URL", default="redis://127.0.0.1:6379/0")
 if urlsplit(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
     raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://; got {REDIS_URL!r}")

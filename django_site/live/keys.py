@@ -1,4 +1,4 @@
-"""Redis names for a channel, as CONTRACT.md defines them. The only place that spells them."""
+"""Redis names for a channel, as the README's wire contract defines them. The only place that spells them."""
 
 from __future__ import annotations
 

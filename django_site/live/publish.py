@@ -1,4 +1,4 @@
-"""Publish events to browsers: validate, serialise, and run the Lua step from CONTRACT.md.
+"""Publish events to browsers: validate, serialise, and run the Lua step from the README's wire contract.
 
 `publish()` is synchronous (it waits for Redis); from async code, wrap it in
 `asgiref.sync.sync_to_async`.

@@ -1,4 +1,4 @@
-"""The checks a publish passes before anything is sent, with the rules from CONTRACT.md."""
+"""The checks a publish passes before anything is sent, with the rules from the README's wire contract."""
 
 from __future__ import annotations
 

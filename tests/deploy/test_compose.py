@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "nginx" / "nginx.conf.template"
 RENDER_SH = REPO / "nginx" / "render.sh"
 SERVICES = {"redis", "sse", "django", "nginx"}
-# Both services must read the same values for these (CONTRACT.md).
+# Both services must read the same values for these (README.md, "Wire contract").
 CONTRACT_VARS = ("SSE_KEY_PREFIX", "SSE_MAX_PAYLOAD_BYTES")
 
 # The official image's 20-envsubst-on-templates.sh, reduced to the lines that render a template

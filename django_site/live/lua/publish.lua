@@ -1,4 +1,4 @@
--- Publish one event atomically (CONTRACT.md, "Publishing: one atomic server-side step").
+-- Publish one event atomically (README.md, "Wire contract", Publishing).
 -- KEYS[1] stream key, KEYS[2] last-id key
 -- ARGV[1] pub/sub channel, ARGV[2] event type ("" = default), ARGV[3] data, ARGV[4] MAXLEN (~)
 -- Returns the id `<ms>-<seq>`, greater than every id handed out before on any channel.

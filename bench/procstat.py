@@ -1,0 +1,61 @@
+"""Memory and CPU of processes from /proc: what the servers cost, measured from outside them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[bytes]:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        raw = f.read()
+    # The command name may hold spaces and parentheses; the fields after its last ')' do not.
+    return raw[raw.rindex(b")") + 2 :].split()
+
+
+def with_descendants(pids: Iterable[int]) -> list[int]:
+    """`pids` and every process below them (nginx's master -> its workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(_stat_fields(int(entry))[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found: set[int] = set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, ()))
+    return sorted(found)
+
+
+def rss_kb(pids: Iterable[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User plus system time; a process that has exited counts as zero, so take deltas while alive."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = _stat_fields(pid)
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            continue
+    return ticks / _TICKS

@@ -1,0 +1,114 @@
+"""The publisher process: publishes through the project's own Lua step, as Django does.
+
+`python -m bench.publisher REDIS_PORT CHANNEL...`, then one JSON command per line on stdin:
+`{"cmd": "warm"}` publishes one warm-up event per channel; `{"cmd": "run", "rate": R, "duration": D}`
+publishes R msg/s round-robin over the channels for D seconds (R = 0: back to back, one call in
+flight, as fast as the path allows) and answers how many went to each channel.
+A process of its own, so its CPU is neither the client's nor the server's.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from . import payload
+from ._jsonlines import Message, log, reply
+
+LUA = Path(__file__).resolve().parent.parent / "django_site" / "live" / "lua" / "publish.lua"
+KEY_PREFIX = "sse"
+# Django's SSE_STREAM_MAXLEN default: how much history a resuming client can get back.
+STREAM_MAXLEN = 1000
+
+
+class Publisher:
+    def __init__(self, port: int, channels: list[str]) -> None:
+        self._client = redis.Redis(port=port, socket_timeout=10)
+        self._script = self._client.register_script(LUA.read_text())
+        self._channels = channels
+        self._keys = [[f"{KEY_PREFIX}:{{{c}}}:events", f"{KEY_PREFIX}:last-id"] for c in channels]
+        self._pubsub = [f"{KEY_PREFIX}:{{{c}}}" for c in channels]
+
+    def publish(self, index: int, seq: int) -> None:
+        data = payload.encode(time.time_ns(), seq)
+        self._script(keys=self._keys[index], args=[self._pubsub[index], "", data, STREAM_MAXLEN])
+
+    def warm(self) -> Message:
+        for index in range(len(self._channels)):
+            self.publish(index, payload.WARM_UP_SEQ)
+        return {"ok": True}
+
+    def run(self, rate: float, duration: float) -> Message:
+        n = len(self._channels)
+        seqs = [0] * n
+        errors = 0
+        first_error = ""
+        behind = 0.0
+        cpu0 = _cpu()
+        start = time.monotonic()
+        first_ns = time.time_ns()
+        k = 0
+        while True:
+            now = time.monotonic()
+            if rate > 0:
+                due = start + k / rate
+                if due > now:
+                    time.sleep(due - now)
+                    now = time.monotonic()
+                else:
+                    behind = max(behind, now - due)
+            if now - start >= duration:
+                break
+            index = k % n
+            try:
+                self.publish(index, seqs[index])
+                seqs[index] += 1
+            except redis.RedisError as exc:  # counted and reported; the run stays bounded by time
+                errors += 1
+                first_error = first_error or repr(exc)
+            k += 1
+        last_ns = time.time_ns()
+        return {
+            "published": dict(zip(self._channels, seqs, strict=True)),
+            "published_total": sum(seqs),
+            "t_first_ns": first_ns,
+            "t_last_ns": last_ns,
+            "pub_s": (last_ns - first_ns) / 1e9,
+            "pub_max_behind_s": round(behind, 4),
+            "pub_errors": errors,
+            "pub_first_error": first_error,
+            "pub_cpu_s": round(_cpu() - cpu0, 3),
+        }
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main(argv: list[str]) -> None:
+    publisher = Publisher(int(argv[0]), argv[1:])
+    for line in sys.stdin:
+        command: dict[str, Any] = json.loads(line)
+        if command["cmd"] == "quit":
+            break
+        try:
+            if command["cmd"] == "warm":
+                reply(publisher.warm())
+            elif command["cmd"] == "run":
+                reply(publisher.run(float(command["rate"]), float(command["duration"])))
+            else:
+                reply({"error": f"unknown command {command['cmd']!r}"})
+        except redis.RedisError as exc:
+            log("publisher", f"{command['cmd']} failed: {exc!r}")
+            reply({"error": repr(exc)})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
