@@ -94,9 +94,10 @@ def _cpu() -> float:
 
 def main(argv: list[str]) -> None:
     publisher = Publisher(int(argv[0]), argv[1:])
-    for line in sys.stdin:
+    while line := sys.stdin.readline():
         command: dict[str, Any] = json.loads(line)
         if command["cmd"] == "quit":
+            reply({"ok": True})
             break
         try:
             if command["cmd"] == "warm":

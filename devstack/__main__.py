@@ -24,6 +24,8 @@ def main() -> int:
 
     shutil.rmtree(options.run_dir, ignore_errors=True)
     stack = Stack(options.run_dir, port=options.port)
+    # Explicit, because a shell that starts us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         stack.start()

@@ -1,0 +1,140 @@
+"""The scenarios of issue 6 and their targets, as data; `--quick` scales them down for smoke runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+Kind = Literal["publish", "idle", "connect"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Pass/fail thresholds; a threshold left as None is not part of the scenario's target."""
+
+    min_delivered_pct: float | None = None
+    max_p99_ms: float | None = None
+    max_lost: int | None = None
+    max_kb_per_conn: float | None = None
+    max_connect_s: float | None = None
+    # Flood: the growth of service + nginx memory under load stays within the per-connection cap.
+    max_peak_kb_per_conn: float | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.min_delivered_pct is not None:
+            parts.append(f">={self.min_delivered_pct:g}%")
+        if self.max_p99_ms is not None:
+            parts.append(f"p99<={self.max_p99_ms:g}ms")
+        if self.max_lost is not None:
+            parts.append(f"lost<={self.max_lost}")
+        if self.max_kb_per_conn is not None:
+            parts.append(f"<={self.max_kb_per_conn:g}KB/conn")
+        if self.max_connect_s is not None:
+            parts.append(f"connect<={self.max_connect_s:g}s")
+        if self.max_peak_kb_per_conn is not None:
+            parts.append(f"peak<={self.max_peak_kb_per_conn:g}KB/conn")
+        return " ".join(parts)
+
+    def misses(self, result: dict[str, Any]) -> list[str]:
+        """What the result misses, e.g. `p99 212.3 > 75`; empty when the target is met."""
+        checks = [
+            ("delivered %", result.get("delivered_pct"), self.min_delivered_pct, False),
+            ("p99 ms", result.get("lat_p99_ms"), self.max_p99_ms, True),
+            ("lost", result.get("lost"), self.max_lost, True),
+            ("KB/conn", result.get("rss_per_conn_kb"), self.max_kb_per_conn, True),
+            ("connect s", result.get("connect_s"), self.max_connect_s, True),
+            ("peak KB/conn", result.get("rss_peak_per_conn_kb"), self.max_peak_kb_per_conn, True),
+        ]
+        missed = []
+        for name, value, limit, is_max in checks:
+            if limit is None:
+                continue
+            if value is None:
+                missed.append(f"{name} not measured")
+            elif (value > limit) if is_max else (value < limit):
+                missed.append(f"{name} {value:g} {'>' if is_max else '<'} {limit:g}")
+        return missed
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: Kind
+    per_channel: int
+    target: Target
+    channels: int = 1
+    # Messages per second over all channels; 0 = back to back, as fast as the publish path goes.
+    rate: float = 0.0
+    duration: float = 10.0
+    hold: float = 5.0
+    drain: float = 15.0
+    # Clients cut off by the server reconnect with Last-Event-ID, as browsers do.
+    reconnect: bool = False
+
+    @property
+    def clients(self) -> int:
+        return self.per_channel * self.channels
+
+    @property
+    def time_limit(self) -> float:
+        """Hard cap: connect and warm-up (90 s at worst), the run itself, and the drain."""
+        return 90 + (self.duration + self.drain if self.kind == "publish" else self.hold) + 30
+
+    def quick(self) -> Scenario:
+        """Ten times fewer clients and 2-second runs: checks the whole path, measures little."""
+        return replace(
+            self,
+            per_channel=max(1, self.per_channel // 10) if self.channels == 1 else max(1, self.per_channel // 10),
+            duration=min(self.duration, 2.0),
+            hold=min(self.hold, 2.0),
+            drain=min(self.drain, 10.0),
+        )
+
+
+# Backlog cap per connection (SSE_SEND_BUFFER_BYTES, 1 MiB) plus socket and proxy buffers.
+_FLOOD_PEAK_KB = 1024 + 256
+
+SCENARIOS = [
+    Scenario(
+        "fanout-1k",
+        "publish",
+        1000,
+        Target(min_delivered_pct=98, max_p99_ms=75, max_lost=0),
+        rate=100,
+    ),
+    Scenario(
+        "fanout-5k",
+        "publish",
+        5000,
+        Target(min_delivered_pct=95, max_p99_ms=300, max_lost=0),
+        rate=20,
+    ),
+    Scenario("idle-5k", "idle", 5000, Target(max_kb_per_conn=20)),
+    Scenario("connect-5k", "connect", 5000, Target(max_connect_s=1.5), hold=1.0),
+    Scenario(
+        "flood-1k",
+        "publish",
+        1000,
+        Target(max_lost=0, max_peak_kb_per_conn=_FLOOD_PEAK_KB),
+        rate=0,
+        duration=5,
+        drain=20,
+        reconnect=True,
+    ),
+    Scenario(
+        "channels-100x50",
+        "publish",
+        50,
+        Target(min_delivered_pct=98, max_p99_ms=100),
+        channels=100,
+        rate=1000,
+    ),
+]
+
+
+def by_name(name: str) -> Scenario:
+    for scenario in SCENARIOS:
+        if scenario.name == name:
+            return scenario
+    raise KeyError(name)
