@@ -80,7 +80,8 @@ class SseService:
     def start(self, wait_ready: bool = True) -> SseService:
         args = [sys.executable, "-m", "uvicorn", "--factory", "sse_service.app:create_app"]
         args += ["--loop", "uvloop", "--http", "httptools", "--host", "127.0.0.1", "--port", str(self.port)]
-        args += ["--no-access-log", "--timeout-graceful-shutdown", "15"]
+        # The service reads X-Forwarded-For itself, from SSE_TRUSTED_PROXIES only.
+        args += ["--no-access-log", "--no-proxy-headers", "--timeout-graceful-shutdown", "15"]
         env = {"SSE_REDIS_URL": self.redis_url, "SSE_KEY_PREFIX": KEY_PREFIX, **self.env}
         self.process = Process.start(self.name, args, self.run_dir, env=env, cwd=REPO)
         check = (lambda: http_status(self.port, "/readyz") == 200) if wait_ready else self._listening

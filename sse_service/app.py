@@ -12,10 +12,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
+from .exceptions import Refused
+from .gate import Gate
 from .hub import Hub
 from .protocol import is_valid_channel
 from .response import HubEventSourceResponse
+from .revocation import Revocations
 from .settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
@@ -32,11 +36,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        hub = Hub(settings)
+        revocations = Revocations(settings.key_prefix)
+        hub = Hub(settings, control=revocations)
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        gate = Gate(settings, client, revocations)
         tasks = [asyncio.create_task(hub.run()), asyncio.create_task(hub.keepalive())]
         try:
-            yield {"hub": hub, "redis": client, "settings": settings}
+            yield {"hub": hub, "redis": client, "settings": settings, "gate": gate}
         finally:
             hub.close_all("server shutdown")
             for task in tasks:
@@ -55,7 +61,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
 
-async def stream(request: Request) -> Response:
+async def stream(request: Request) -> Response | ASGIApp:
     settings: Settings = request.state.settings
     names = list(request.query_params.getlist("channel"))
     if "channel" in request.path_params:
@@ -76,8 +82,12 @@ async def stream(request: Request) -> Response:
             f"{settings.max_channels_per_connection} per connection\n",
             429,
         )
-    client = request.client.host if request.client else "-"
-    return HubEventSourceResponse(request.state.hub, channels, settings, client)
+    gate: Gate = request.state.gate
+    try:
+        admission = await gate.admit(request, channels)
+    except Refused as refusal:
+        return PlainTextResponse(refusal.message, refusal.status)
+    return admission.guard(HubEventSourceResponse(request.state.hub, channels, settings, admission.client))
 
 
 async def liveness(request: Request) -> Response:

@@ -29,7 +29,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio.connection import Connection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -55,9 +55,20 @@ class HubStats:
     redis_reconnects: int = 0
 
 
+class ControlListener(Protocol):
+    """Gets the messages of one extra channel the hub keeps subscribed (revocation.py's)."""
+
+    channel: bytes
+
+    def subscribed(self) -> None: ...
+
+    def received(self, data: bytes) -> None: ...
+
+
 class Hub:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, control: ControlListener | None = None) -> None:
         self._settings = settings
+        self._control = control
         self._names = RedisNames(settings.key_prefix)
         self._listeners: dict[str, set[Subscriber]] = {}
         self._confirmed: set[bytes] = set()
@@ -156,6 +167,8 @@ class Hub:
         await connection.connect()  # type: ignore[no-untyped-call]
         self._connection = connection
         self._last_reply = time.monotonic()
+        if self._control is not None:
+            await self._command(b"SUBSCRIBE", self._control.channel)
         if self._listeners:
             await self._command(b"SUBSCRIBE", *(self._names.pubsub_channel(c) for c in self._listeners))
         logger.info("redis subscription connected, %d channels", len(self._listeners))
@@ -228,6 +241,9 @@ class Hub:
         for reply in replies:
             kind = reply[0]
             if kind == b"message":
+                if self._control is not None and reply[1] == self._control.channel:
+                    self._control.received(reply[2])
+                    continue
                 frame = self._frame(reply[1], reply[2])
                 if frame is None:
                     continue
@@ -267,6 +283,8 @@ class Hub:
             return None
 
     def _confirm(self, pubsub_channel: bytes) -> None:
+        if self._control is not None and pubsub_channel == self._control.channel:
+            self._control.subscribed()
         self._confirmed.add(pubsub_channel)
         for waiter in self._waiters.pop(pubsub_channel, ()):
             if not waiter.done():

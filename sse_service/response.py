@@ -68,6 +68,13 @@ class HubEventSourceResponse(EventSourceResponse):
                 time.monotonic() - opened,
             )
 
+    def close(self, reason: str) -> None:
+        """Ends the stream from outside, e.g. when its listener's ticket is revoked."""
+        if self._subscriber is not None:
+            self._subscriber.close(reason)
+        else:
+            self._closed.set()
+
     async def _body(self) -> AsyncIterator[bytes]:
         assert self._subscriber is not None
         yield encode_preamble(self._settings.retry_ms)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 ENV_PREFIX = "SSE_"
 
@@ -46,6 +48,25 @@ def _key_prefix(raw: str) -> str:
     return raw
 
 
+def _items(raw: str) -> list[str]:
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if not items:
+        raise ValueError("must list at least one item, comma-separated")
+    return items
+
+
+def _channel_prefixes(raw: str) -> tuple[str, ...]:
+    prefixes = _items(raw)
+    for prefix in prefixes:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", prefix):
+            raise ValueError(f"{prefix!r} cannot start a channel name")
+    return tuple(prefixes)
+
+
+def _networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    return tuple(ip_network(item, strict=False) for item in _items(raw))
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -61,6 +82,10 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "retry_ms": _positive_int,
     "max_payload_bytes": _positive_int,
     "max_channels_per_connection": _positive_int,
+    "public_prefixes": _channel_prefixes,
+    "max_connections_per_user": _positive_int,
+    "max_connections_per_address": _positive_int,
+    "trusted_proxies": _networks,
     "send_buffer_bytes": _positive_int,
     "shutdown_grace_seconds": _non_negative_float,
     "log_level": _log_level,
@@ -77,6 +102,13 @@ class Settings:
     retry_ms: int = 3000
     max_payload_bytes: int = 65536
     max_channels_per_connection: int = 32
+    # A channel is public iff its name starts with one of these; must equal Django's SSE_PUBLIC_PREFIXES.
+    public_prefixes: tuple[str, ...] = ("public.",)
+    # Open streams per ticket holder (user, or ticket if anonymous) and per client address, per process.
+    max_connections_per_user: int = 16
+    max_connections_per_address: int = 256
+    # Direct peers whose X-Forwarded-For is believed (nginx); addresses or networks.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = (ip_network("127.0.0.1"), ip_network("::1"))
     # Bytes a connection may have waiting while its socket is paused before it is cut off.
     send_buffer_bytes: int = 1_048_576
     # How long streams get to end cleanly after SIGTERM before they are cancelled.

@@ -46,8 +46,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture
 def channel() -> str:
-    """A channel no other test uses, so tests can share one Redis."""
-    return f"test-{uuid.uuid4().hex[:12]}"
+    """A public channel no other test uses, so tests can share one Redis."""
+    return f"public.test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def private_channel() -> str:
+    """A private channel (no public prefix) no other test uses."""
+    return f"private.test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def user_id() -> str:
+    """A user id no other test uses, for tickets written straight into Redis."""
+    return f"u{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture

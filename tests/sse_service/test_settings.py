@@ -32,3 +32,40 @@ def test_values_are_cast_from_the_environment() -> None:
 def test_invalid_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_access_settings_are_parsed() -> None:
+    settings = Settings.from_env(
+        {
+            "SSE_PUBLIC_PREFIXES": "public., news.",
+            "SSE_TRUSTED_PROXIES": "10.0.0.0/8, ::1",
+            "SSE_MAX_CONNECTIONS_PER_USER": "3",
+            "SSE_MAX_CONNECTIONS_PER_ADDRESS": "9",
+        }
+    )
+    assert settings.public_prefixes == ("public.", "news.")
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
+    assert (settings.max_connections_per_user, settings.max_connections_per_address) == (3, 9)
+
+
+def test_access_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.public_prefixes == ("public.",)
+    assert [str(n) for n in settings.trusted_proxies] == ["127.0.0.1/32", "::1/128"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SSE_PUBLIC_PREFIXES", ","),
+        ("SSE_PUBLIC_PREFIXES", "public.,.dot"),
+        ("SSE_PUBLIC_PREFIXES", "pub lic"),
+        ("SSE_TRUSTED_PROXIES", "nginx"),
+        ("SSE_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("SSE_MAX_CONNECTIONS_PER_USER", "0"),
+        ("SSE_MAX_CONNECTIONS_PER_ADDRESS", "many"),
+    ],
+)
+def test_invalid_access_settings_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})

@@ -1,0 +1,93 @@
+"""Who may listen to what: the public/private rule, and the tickets Django issues for private channels.
+
+A channel is public iff its name starts with one of `SSE_PUBLIC_PREFIXES`; every other channel is
+private. Django decides who may hear a private channel and records the decision as a ticket: a random
+token the browser holds (cookie `sse_ticket`, or query parameter `ticket`) and Redis holds only as
+`P:ticket:<sha256 hex of the token>` = `{"user": "<id or empty>", "channels": [...]}`, with a TTL.
+This service only reads tickets, once, when a stream opens (README.md, "Security model").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+
+from .exceptions import Refused
+
+logger = logging.getLogger(__name__)
+
+TICKET_COOKIE = "sse_ticket"
+TICKET_PARAM = "ticket"
+# secrets.token_urlsafe(32) gives 43 characters; anything far off that is not a ticket.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A valid ticket that allows every private channel asked for."""
+
+    user: str  # empty for a ticket issued to an anonymous visitor
+    ticket_hash: str
+
+    @property
+    def holder(self) -> str:
+        """Who connection limits count against: the user, or the ticket when there is none."""
+        return f"user:{self.user}" if self.user else f"ticket:{self.ticket_hash}"
+
+
+def is_public(channel: str, prefixes: Sequence[str]) -> bool:
+    return channel.startswith(tuple(prefixes))
+
+
+def ticket_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ticket_key(prefix: str, token: str) -> str:
+    return f"{prefix}:ticket:{ticket_hash(token)}"
+
+
+def ticket_from(query: Mapping[str, str], cookies: Mapping[str, str]) -> str | None:
+    """The query parameter wins: it is what the client chose for this URL, the cookie is ambient."""
+    return query.get(TICKET_PARAM) or cookies.get(TICKET_COOKIE) or None
+
+
+async def check_ticket(client: redis.Redis, prefix: str, token: str | None, private: Sequence[str]) -> Grant:
+    """Returns the grant for `token`, or raises Refused: 401 without a valid ticket, 403 for a channel
+    the ticket does not list, 503 when Redis cannot be asked."""
+    if not token:
+        raise Refused(401, f"a ticket is required for private channel {private[0]}\n")
+    if not _TOKEN.fullmatch(token):
+        raise Refused(401, "ticket expired or unknown\n")
+    digest = ticket_hash(token)
+    try:
+        raw = await client.get(f"{prefix}:ticket:{digest}")
+    except (redis.RedisError, OSError) as exc:
+        logger.warning("cannot check a ticket: %s", exc)
+        raise Refused(503, "tickets cannot be checked right now; retry later\n") from None
+    ticket = _parse(raw) if raw is not None else None
+    if ticket is None:
+        raise Refused(401, "ticket expired or unknown\n")
+    user, channels = ticket
+    missing = [channel for channel in private if channel not in channels]
+    if missing:
+        raise Refused(403, f"the ticket does not allow private channel {missing[0]}\n")
+    return Grant(user, digest)
+
+
+def _parse(raw: bytes | str) -> tuple[str, frozenset[str]] | None:
+    try:
+        ticket = json.loads(raw)
+        user, channels = ticket["user"], ticket["channels"]
+    except (ValueError, TypeError, KeyError):
+        ticket = user = channels = None
+    if not isinstance(user, str) or not isinstance(channels, list):
+        logger.warning("ignoring a malformed ticket: %r", raw[:80])
+        return None
+    return user, frozenset(c for c in channels if isinstance(c, str))
