@@ -15,6 +15,9 @@ from devstack.services import Nginx, RedisServer, SseService
 
 from .procstat import with_descendants
 
+# The benchmark's channels (bench, bench-N) are public, and its thousands of streams come from one address.
+BENCH_SSE_ENV = {"SSE_PUBLIC_PREFIXES": "bench", "SSE_MAX_CONNECTIONS_PER_ADDRESS": "1000000"}
+
 
 class LimitError(RuntimeError):
     """The machine's descriptor limit is too low for the scenario; the message says what to raise."""
@@ -43,7 +46,9 @@ class Servers:
     def start(self) -> Servers:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.redis = RedisServer(self.run_dir, free_port())
-        self.sse = SseService(self.run_dir, self.redis.url, free_port(), env=self.sse_env)
+        self.sse = SseService(
+            self.run_dir, self.redis.url, free_port(), env={**BENCH_SSE_ENV, **self.sse_env}
+        )
         try:
             self.redis.start()
             self.sse.start()
