@@ -34,6 +34,9 @@ for _origin in CSRF_TRUSTED_ORIGINS:
         )
 
 INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "live",
@@ -43,8 +46,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -60,6 +65,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
         },
@@ -74,8 +80,10 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# No sessions app: flash messages live in a signed cookie instead.
+# Sessions in the database, so logging out ends them for good; flash messages in a signed cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = LOGOUT_REDIRECT_URL = "/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -120,3 +128,12 @@ if not re.fullmatch(r"[^\s{}]+", SSE_KEY_PREFIX):
     )
 SSE_MAX_PAYLOAD_BYTES = read_int(_env, "SSE_MAX_PAYLOAD_BYTES", default=65536, minimum=1)
 SSE_STREAM_MAXLEN = read_int(_env, "SSE_STREAM_MAXLEN", default=1000, minimum=1)
+
+# Private channels (live/permissions.py, live/tickets.py; README.md, "Security model").
+SSE_PUBLIC_PREFIXES = read_list(_env, "SSE_PUBLIC_PREFIXES", default=["public."])
+for _prefix in SSE_PUBLIC_PREFIXES:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", _prefix):
+        raise ImproperlyConfigured(f"SSE_PUBLIC_PREFIXES entries must start channel names; got {_prefix!r}")
+SSE_TICKET_TTL_SECONDS = read_int(_env, "SSE_TICKET_TTL_SECONDS", default=300, minimum=10)
+# Who may read a private channel: a dotted path to `can_read_channel(user, channel) -> bool`.
+SSE_CHANNEL_PERMISSION = "live.permissions.default_can_read_channel"

@@ -9,6 +9,8 @@ from django.views.static import serve
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("demo.urls")),
+    path("live/", include("live.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
 ]
 
 if settings.DEBUG:

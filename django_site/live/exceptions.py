@@ -1,4 +1,4 @@
-"""Why a publish was refused. Catch PublishError for all of them."""
+"""Why a publish was refused (catch PublishError for all of them), or a ticket could not be handled."""
 
 from __future__ import annotations
 
@@ -25,3 +25,7 @@ class PayloadTooLargeError(PublishError):
 
 class PublishBackendError(PublishError):
     """Redis failed or could not be reached; the event may or may not have gone out."""
+
+
+class TicketBackendError(Exception):
+    """Redis failed while issuing or revoking tickets."""

@@ -1,4 +1,4 @@
-"""Redis names for a channel, as the README's wire contract defines them. The only place that spells them."""
+"""Redis names, as the README's wire contract defines them. The only place that spells them."""
 
 from __future__ import annotations
 
@@ -14,3 +14,18 @@ def stream_key(prefix: str, channel: str) -> str:
 
 def last_id_key(prefix: str) -> str:
     return f"{prefix}:last-id"
+
+
+def ticket_key(prefix: str, token_hash: str) -> str:
+    """A ticket, stored under the SHA-256 hex of its token, never the token itself."""
+    return f"{prefix}:ticket:{token_hash}"
+
+
+def user_tickets_key(prefix: str, user_id: str) -> str:
+    """Sorted set of a user's ticket hashes, scored by expiry time, so they can all be revoked."""
+    return f"{prefix}:user-tickets:{user_id}"
+
+
+def control_channel(prefix: str) -> str:
+    """Pub/sub channel every SSE process listens to: `revoke-user <pk>`."""
+    return f"{prefix}:control"

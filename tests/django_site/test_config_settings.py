@@ -93,6 +93,8 @@ def test_debug_runs_without_a_secret_key() -> None:
         ({"DJANGO_DEBUG": "1", "SSE_MAX_PAYLOAD_BYTES": "-1"}, "SSE_MAX_PAYLOAD_BYTES must be"),
         ({"DJANGO_DEBUG": "1", "REDIS_URL": "localhost:6379"}, "REDIS_URL must start with"),
         ({"DJANGO_DEBUG": "1", "SSE_KEY_PREFIX": "a{b}"}, "SSE_KEY_PREFIX must not contain"),
+        ({"DJANGO_DEBUG": "1", "SSE_PUBLIC_PREFIXES": "public.,.x"}, "SSE_PUBLIC_PREFIXES entries must"),
+        ({"DJANGO_DEBUG": "1", "SSE_TICKET_TTL_SECONDS": "5"}, "SSE_TICKET_TTL_SECONDS must be at least"),
         (
             {"DJANGO_DEBUG": "1", "DJANGO_CSRF_TRUSTED_ORIGINS": "example.com"},
             "DJANGO_CSRF_TRUSTED_ORIGINS entries need a scheme",
