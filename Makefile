@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-CHANNEL ?= demo
+CHANNEL ?= public.demo
 DATA ?= {"text": "hello from make publish"}
 
 .PHONY: help run test bench lint format typecheck publish deps venv clean

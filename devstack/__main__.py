@@ -41,10 +41,12 @@ def main() -> int:
     redis    {stack.redis.url}
     sse      {stack.sse.url}/readyz (direct; the public path is {stack.nginx.url}/sse/<channel>)
 
+  Log in as alice or bob, password sse-demo, to publish from the page and see your private channel.
+
   Publish an event the open page shows within a second:
     make publish DATA='{{"text": "hello"}}'
   or, by hand:
-    . {env_file} && {sys.executable} django_site/manage.py publish demo '{{"text": "hello"}}'
+    . {env_file} && {sys.executable} django_site/manage.py publish public.demo '{{"text": "hello"}}'
 
   Ctrl-C stops everything.
 """,

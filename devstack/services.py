@@ -115,6 +115,8 @@ class DjangoSite:
             "DJANGO_STATIC_ROOT": str(self.static_root),
             "REDIS_URL": self.redis_url,
             "SSE_KEY_PREFIX": KEY_PREFIX,
+            # Plain HTTP on localhost: Secure cookies would be dropped by non-browser clients.
+            "DJANGO_SECURE_COOKIES": "false",
             **self.overrides,
         }
 
@@ -123,7 +125,11 @@ class DjangoSite:
         return self.run_dir / "static"
 
     def start(self) -> DjangoSite:
-        for command in (["migrate", "--noinput"], ["collectstatic", "--noinput", "--clear"]):
+        for command in (
+            ["migrate", "--noinput"],
+            ["create_demo_users"],
+            ["collectstatic", "--noinput", "--clear"],
+        ):
             self.manage(*command)
         args = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
         args += ["--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--no-access-log"]

@@ -14,5 +14,9 @@ if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
 fi
 
 python manage.py migrate --noinput
+# Known passwords: for demos only, never on a site others can reach.
+if [ "${DJANGO_DEMO_USERS:-false}" = true ]; then
+    python manage.py create_demo_users
+fi
 python manage.py collectstatic --noinput
 exec "$@"

@@ -13,7 +13,7 @@ from live.validation import validate_channel, validate_event_type
 
 
 class PublishForm(forms.Form):
-    channel = forms.CharField(max_length=128, initial="demo")
+    channel = forms.CharField(max_length=128, initial="public.demo")
     event = forms.CharField(
         label="Event type",
         required=False,

@@ -13,12 +13,12 @@ import redis
 from devstack.processes import free_port
 from devstack.services import DjangoSite
 from live import keys
+from tests.support.site import log_in
 
 
 @pytest.fixture
 def site(redis_url: str, key_prefix: str, tmp_path: Path) -> Iterator[DjangoSite]:
-    # Plain HTTP here, so the CSRF cookie must not be Secure or the client drops it.
-    overrides = {"SSE_KEY_PREFIX": key_prefix, "DJANGO_SECURE_COOKIES": "false"}
+    overrides = {"SSE_KEY_PREFIX": key_prefix}
     started = DjangoSite(tmp_path, redis_url, free_port(), overrides=overrides).start()
     yield started
     started.stop()
@@ -36,11 +36,13 @@ def test_uvicorn_serves_health_page_static_files_and_publishes(
         assert script.status_code == 200
         assert "new EventSource" in script.text
 
-        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        # devstack created the demo users after migrating.
+        log_in(client, "alice", "sse-demo")
+        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', client.get("/").text)
         assert match
-        form = {"csrfmiddlewaretoken": match.group(1), "channel": "demo", "event": "", "data": "7"}
+        form = {"csrfmiddlewaretoken": match.group(1), "channel": "public.demo", "event": "", "data": "7"}
         published = client.post("/", data=form)
 
     assert published.status_code == 302
-    [(_, fields)] = redis_client.xrange(keys.stream_key(key_prefix, "demo"))
+    [(_, fields)] = redis_client.xrange(keys.stream_key(key_prefix, "public.demo"))
     assert fields == {b"event": b"", b"data": b"7"}

@@ -59,15 +59,63 @@
     empty.hidden = true;
   }
 
+  // Private channels need a ticket: Django sets it as an HttpOnly cookie for /sse/, which the
+  // EventSource then sends. The ticket is renewed before it expires. An EventSource cannot see why
+  // a connection was refused and gives up for good, so after that (a 401 once a ticket expired or
+  // was revoked) the page asks for a new ticket and reconnects, a few times.
+  const ticketUrl = root.dataset.ticketUrl;
+  const MAX_RETRIES = 5;
+  let renewal = null;
+  let retries = 0;
+
+  async function fetchTicket(url) {
+    const channels = new URL(url, window.location.href).searchParams.getAll("channel");
+    const response = await fetch(ticketUrl, {
+      method: "POST",
+      body: new URLSearchParams(channels.map((channel) => ["channel", channel])),
+      headers: { Accept: "application/json", "X-CSRFToken": root.dataset.csrfToken },
+      credentials: "same-origin",
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const refused = body.channels ? `: ${body.channels.join(", ")}` : "";
+      throw new Error(`${body.error || `HTTP ${response.status}`}${refused}`);
+    }
+    clearTimeout(renewal);
+    renewal = setTimeout(() => fetchTicket(url).catch(() => {}), body.expires_in * 800);
+    return body;
+  }
+
+  async function start(url) {
+    if (ticketUrl) {
+      setState("connecting", "getting a ticket…");
+      try {
+        await fetchTicket(url);
+      } catch (error) {
+        clearTimeout(renewal);
+        setState("closed", `no ticket (${error.message})`);
+        return;
+      }
+    }
+    connect(url);
+  }
+
   function connect(url) {
     const source = new EventSource(url);
     setState("connecting", "connecting…");
-    source.onopen = () => setState("open", "connected");
+    source.onopen = () => {
+      retries = 0;
+      setState("open", "connected");
+    };
     source.onerror = () => {
-      if (source.readyState === EventSource.CLOSED) {
-        setState("closed", "disconnected (reload to retry)");
-      } else {
+      if (source.readyState !== EventSource.CLOSED) {
         setState("reconnecting", "reconnecting…");
+      } else if (ticketUrl && retries < MAX_RETRIES) {
+        retries += 1;
+        setState("reconnecting", "renewing the ticket…");
+        setTimeout(() => start(url), 1000 * retries);
+      } else {
+        setState("closed", "disconnected (reload to retry)");
       }
     };
     // onmessage fires only for the default type; named types need their own listeners.
@@ -111,9 +159,10 @@
 
   const url = root.dataset.streamUrl;
   if (url) {
-    connect(url);
+    start(url);
   } else {
     setState("closed", "not connected");
   }
-  enhanceForm(document.getElementById("publish-form"));
+  const publishForm = document.getElementById("publish-form");
+  if (publishForm) enhanceForm(publishForm);
 })();
