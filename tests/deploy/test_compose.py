@@ -23,7 +23,7 @@ TEMPLATE = REPO / "nginx" / "nginx.conf.template"
 RENDER_SH = REPO / "nginx" / "render.sh"
 SERVICES = {"redis", "sse", "django", "nginx"}
 # Both services must read the same values for these (README.md, "Wire contract").
-CONTRACT_VARS = ("SSE_KEY_PREFIX", "SSE_MAX_PAYLOAD_BYTES")
+CONTRACT_VARS = ("SSE_KEY_PREFIX", "SSE_MAX_PAYLOAD_BYTES", "SSE_PUBLIC_PREFIXES")
 
 # The official image's 20-envsubst-on-templates.sh, reduced to the lines that render a template
 # (its awk program moved into a variable, unchanged).
@@ -193,7 +193,12 @@ def test_services_get_their_settings(compose_config: Config) -> None:
 
 
 def test_both_services_read_the_same_contract_values(compose_config: Config) -> None:
-    custom = {"SSE_KEY_PREFIX": "site7", "SSE_MAX_PAYLOAD_BYTES": "1024", "REDIS_URL": "redis://r:6379/3"}
+    custom = {
+        "SSE_KEY_PREFIX": "site7",
+        "SSE_MAX_PAYLOAD_BYTES": "1024",
+        "SSE_PUBLIC_PREFIXES": "open.,news.",
+        "REDIS_URL": "redis://r:6379/3",
+    }
     for env_file in ({}, custom):
         services = compose_config(env_file)["services"]
         sse, django = services["sse"]["environment"], services["django"]["environment"]

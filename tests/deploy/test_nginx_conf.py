@@ -81,6 +81,8 @@ class Proxy:
     port: int
     sse: _Upstream
     django: _Upstream
+    log: Path
+    sockets: Path
 
     def forwarded(self) -> list[str]:
         return [r["path"] for r in self.sse.requests + self.django.requests]
@@ -137,7 +139,7 @@ def proxy(tmp_path: Path, render: Callable[..., Path], require: Callable[[str], 
         )
     try:
         _wait_for_port(port, process, log)
-        yield Proxy(f"http://127.0.0.1:{port}", port, *upstreams)
+        yield Proxy(f"http://127.0.0.1:{port}", port, *upstreams, log, sockets)
     finally:
         for upstream in upstreams:
             upstream.release.set()
@@ -208,3 +210,49 @@ def test_static_files_come_from_disk_with_cache_headers(proxy: Proxy) -> None:
 def test_nginx_health_answers_on_loopback(proxy: Proxy) -> None:
     response = httpx.get(f"{proxy.url}/nginx-health", timeout=5)
     assert (response.status_code, response.text) == (200, "ok\n")
+
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+    "content-security-policy": "frame-ancestors 'none'",
+}
+
+
+def test_every_answer_carries_the_security_headers(proxy: Proxy) -> None:
+    with httpx.Client(base_url=proxy.url, timeout=5) as client:
+        answers = [client.get("/"), client.get("/static/app.css"), client.get("/static/missing.css")]
+        answers.append(client.get("/healthz"))
+        with client.stream("GET", "/sse/news") as stream:
+            proxy.sse.release.set()
+            stream.read()
+            answers.append(stream)
+    for answer in answers:
+        assert {k: answer.headers.get(k) for k in SECURITY_HEADERS} == SECURITY_HEADERS, answer.url
+    assert "cache-control" not in answers[0].headers
+
+
+def test_tickets_in_query_strings_never_reach_the_logs(proxy: Proxy) -> None:
+    """The access log has no query strings; nginx's error messages, which quote the request line,
+    are off for /sse/ (here the SSE upstream is gone, so nginx would report it)."""
+    (proxy.sockets / "sse.sock").unlink()
+    with httpx.Client(base_url=proxy.url, timeout=5) as client:
+        failed = client.get("/sse/?channel=user.1&ticket=SECRET-IN-QUERY")
+        page = client.get("/?ticket=SECRET-FOR-DJANGO", headers={"Referer": "http://x/?ticket=SECRET-REF"})
+    assert (failed.status_code, page.status_code) == (502, 200)
+    time.sleep(0.2)
+    log = proxy.log.read_text()
+    assert '"GET /sse/ HTTP/1.1" 502' in log
+    assert f"upstream=unix:{proxy.sockets / 'sse.sock'}/502" in log
+    assert '"GET / HTTP/1.1" 200' in log
+    assert "SECRET" not in log
+
+
+def test_oversized_request_lines_and_headers_stop_at_nginx(proxy: Proxy) -> None:
+    with httpx.Client(base_url=proxy.url, timeout=5) as client:
+        long_url = client.get("/sse/?" + "channel=x&" * 1000)
+        big_header = client.get("/sse/news", headers={"X-Big": "x" * 9000})
+        big_body = client.post("/", content=b"x" * (1024 * 1024 + 1))
+    assert (long_url.status_code, big_header.status_code, big_body.status_code) == (414, 400, 413)
+    assert proxy.forwarded() == []
