@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.gather(*tasks, return_exceptions=True)
             await client.aclose()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/sse/", stream, methods=["GET"]),
             Route("/sse/{channel}", stream, methods=["GET"]),
@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    # No redirects adding or dropping a trailing slash: a 307 built from the client's Host header.
+    app.router.redirect_slashes = False
+    return app
 
 
 async def stream(request: Request) -> Response | ASGIApp:

@@ -7,9 +7,12 @@ cookie and the `sse_ticket` cookie (path /sse/) as a browser would.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import httpx
+
+from tests.support.sse import EventStream
 
 LOGIN_PATH = "/accounts/login/"
 TICKET_PATH = "/live/ticket"
@@ -58,3 +61,13 @@ async def arequest_ticket(client: httpx.AsyncClient, channels: Sequence[str]) ->
 
 async def alog_out(client: httpx.AsyncClient) -> httpx.Response:
     return await client.post("/accounts/logout/", headers=_csrf_headers(client))
+
+
+@asynccontextmanager
+async def astream(client: httpx.AsyncClient, path: str, timeout: float = 5.0) -> AsyncIterator[EventStream]:
+    """Like tests.support.sse.open_stream, but through `client`, so its cookies go along."""
+    async with client.stream("GET", path, timeout=httpx.Timeout(timeout, read=None)) as response:
+        stream = EventStream(response)
+        if response.status_code == 200:
+            await stream.wait_for_comment("connected", timeout)
+        yield stream
