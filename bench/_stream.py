@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import cast
 
 from . import latency, payload
 
@@ -31,9 +32,9 @@ class Totals:
 
 class Listener:
     __slots__ = (
-        "cutoffs",
         "channel",
         "connection",
+        "cutoffs",
         "delivered",
         "dups",
         "gaps",
@@ -145,9 +146,9 @@ class SseConnection(asyncio.Protocol):
         self._tail = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        transport.write(self._request)
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
+        self._transport.write(self._request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end(ConnectionError(f"closed before the stream started ({exc})"))

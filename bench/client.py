@@ -34,7 +34,9 @@ class LoadClient:
         channels: list[str] = config["channels"]
         total = config["per_channel"] * len(channels)
         # Interleaved, so that connecting and every measurement spread over all channels alike.
-        self.listeners = [Listener(channels[i % len(channels)], self.totals, self._ended) for i in range(total)]
+        self.listeners = [
+            Listener(channels[i % len(channels)], self.totals, self._ended) for i in range(total)
+        ]
         self.closed_streams = 0
         self.reconnect_failures = 0
         self._reconnecting: set[asyncio.Task[None]] = set()

@@ -14,7 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from .hub import Hub
-from .protocol import is_valid_channel
+from .protocol import PositionError, StreamId, is_valid_channel, parse_position
 from .response import HubEventSourceResponse
 from .settings import Settings, SettingsError
 
@@ -32,8 +32,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        hub = Hub(settings)
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        hub = Hub(settings, client)
         tasks = [asyncio.create_task(hub.run()), asyncio.create_task(hub.keepalive())]
         try:
             yield {"hub": hub, "redis": client, "settings": settings}
@@ -77,7 +77,29 @@ async def stream(request: Request) -> Response:
             429,
         )
     client = request.client.host if request.client else "-"
-    return HubEventSourceResponse(request.state.hub, channels, settings, client)
+    try:
+        position = resume_position(request)
+    except PositionError as exc:
+        return PlainTextResponse(f"Invalid lastEventId: {exc}\n", 400)
+    return HubEventSourceResponse(request.state.hub, channels, settings, client, position)
+
+
+def resume_position(request: Request) -> StreamId | None:
+    """Where a reconnecting client left off: the `lastEventId` parameter, else the header.
+
+    A malformed parameter is the caller's mistake (400). A malformed header is ignored: browsers send
+    it by themselves, and an error status would stop their EventSource for good.
+    """
+    if "lastEventId" in request.query_params:
+        return parse_position(request.query_params["lastEventId"])
+    header = request.headers.get("last-event-id")
+    if not header:
+        return None
+    try:
+        return parse_position(header)
+    except PositionError as exc:
+        logger.info("ignoring Last-Event-ID from %s: %s", request.client.host if request.client else "-", exc)
+        return None
 
 
 async def liveness(request: Request) -> Response:

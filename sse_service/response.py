@@ -7,15 +7,21 @@ import time
 from collections.abc import AsyncIterator
 
 import anyio
+from redis.exceptions import RedisError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
+from .history import History
 from .hub import Hub
-from .protocol import encode_preamble
+from .protocol import StreamId, encode_farewell, encode_preamble
 from .settings import Settings
 from .subscriber import Subscriber
 
 logger = logging.getLogger(__name__)
+
+
+class SlowConsumerError(Exception):
+    """Ends a response without its closing chunk: a stalled socket would never take it."""
 
 
 class HubEventSourceResponse(EventSourceResponse):
@@ -25,14 +31,24 @@ class HubEventSourceResponse(EventSourceResponse):
     connection per message; instead the connection's ASGI `send` is handed to the hub as a
     `Subscriber`, and the body iterator just opens the stream and waits for it to be closed (by the
     hub, by the client leaving, or by server shutdown, which sse-starlette signals through the same
-    event).
+    event). A server-side end tells the client to come back (`retry:`), and it resumes from its
+    Last-Event-ID, so a rolling restart loses nothing.
     """
 
-    def __init__(self, hub: Hub, channels: tuple[str, ...], settings: Settings, client: str) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        channels: tuple[str, ...],
+        settings: Settings,
+        client: str,
+        position: StreamId | None = None,
+    ) -> None:
         self._hub = hub
         self._channels = channels
         self._settings = settings
         self._client = client
+        self._position = position
+        self._history: History | None = None
         self._closed = anyio.Event()
         self._subscriber: Subscriber | None = None
         super().__init__(
@@ -55,8 +71,12 @@ class HubEventSourceResponse(EventSourceResponse):
         opened = time.monotonic()
         try:
             await self._hub.attach(subscriber)
+            if self._position is not None:
+                await self._read_history()
             logger.info("stream open channels=%s client=%s", ",".join(self._channels), self._client)
             await super().__call__(scope, receive, send)
+        except SlowConsumerError:
+            pass  # uvicorn closes the connection; the client resumes from its last id
         finally:
             self._hub.detach(subscriber)
             subscriber.close("client left")
@@ -68,10 +88,26 @@ class HubEventSourceResponse(EventSourceResponse):
                 time.monotonic() - opened,
             )
 
+    async def _read_history(self) -> None:
+        assert self._position is not None and self._subscriber is not None
+        try:
+            self._history = await self._hub.read_history(self._channels, self._position)
+        except (RedisError, OSError) as exc:
+            # Streaming without the missed events would lose them; ending makes the client retry.
+            logger.warning("history unavailable for %s: %s", ",".join(self._channels), exc)
+            self._subscriber.close("history unavailable")
+            return
+        if self._history.resets:
+            logger.info("history trimmed past the client's position on %s", ",".join(self._history.resets))
+
     async def _body(self) -> AsyncIterator[bytes]:
-        assert self._subscriber is not None
+        subscriber = self._subscriber
+        assert subscriber is not None
         yield encode_preamble(self._settings.retry_ms)
-        self._subscriber.go_live()
+        subscriber.go_live(self._history)
         await self._closed.wait()
-        await self._subscriber.wait_writes()
-        self._subscriber.close("server shutdown")
+        await subscriber.wait_writes()
+        if subscriber.close_reason == "slow consumer":
+            raise SlowConsumerError
+        subscriber.close("server shutdown")
+        yield encode_farewell(self._settings.retry_ms)

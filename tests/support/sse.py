@@ -55,6 +55,10 @@ class EventStream:
     async def read_to_end(self, timeout: float = 5.0) -> None:
         await self.read_until(lambda s: s.ended, timeout)
 
+    async def read_more(self) -> None:
+        """Reads whatever arrives next (at least one chunk, or the end of the stream)."""
+        await self._read_chunk()
+
     async def _read_chunk(self) -> None:
         if self._chunks is None:
             self._chunks = self.response.aiter_raw()
@@ -110,3 +114,49 @@ async def open_stream(
         if response.status_code == 200:
             await stream.wait_for_comment("connected", timeout)
         yield stream
+
+
+@dataclass
+class Followed:
+    events: list[Event] = field(default_factory=list)
+    connections: int = 0
+    clean_ends: int = 0
+    errors: int = 0
+
+
+async def follow(
+    url: str, done: object, timeout: float, last_event_id: str = "", followed: Followed | None = None
+) -> Followed:
+    """Listens as a browser's EventSource does, until `done(events)` holds.
+
+    A stream that ends or breaks is reopened after the `retry:` delay with `Last-Event-ID`; any
+    answer but 200 fails the test, because it would stop a real EventSource for good.
+    """
+    assert callable(done)
+    result = followed if followed is not None else Followed()
+    retry = 1.0
+    async with asyncio.timeout(timeout):
+        while not done(result.events):
+            headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+            try:
+                async with (
+                    httpx.AsyncClient(timeout=httpx.Timeout(5, read=None)) as client,
+                    client.stream("GET", url, headers=headers) as response,
+                ):
+                    assert response.status_code == 200, (
+                        f"an EventSource would give up: {response.status_code}"
+                    )
+                    result.connections += 1
+                    stream = EventStream(response, last_event_id=last_event_id)
+                    while not stream.ended and not done(result.events):
+                        seen = len(stream.events)
+                        await stream.read_more()
+                        result.events += stream.events[seen:]
+                        last_event_id = stream.last_event_id
+                        retry = (stream.retry or 1000) / 1000
+                    result.clean_ends += stream.ended
+            except httpx.TransportError:
+                result.errors += 1
+            if not done(result.events):
+                await asyncio.sleep(retry)
+    return result
