@@ -59,3 +59,12 @@ def cpu_seconds(pids: Iterable[int]) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return ticks / _TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent not idle, over all cores: shows load that is not ours."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    # guest time is already counted in user time
+    return (sum(fields[:8]) - idle) / _TICKS

@@ -79,6 +79,7 @@ COLUMNS: Sequence[tuple[str, str, Callable[[Result], str]]] = (
     ("nginx", ">", lambda r: _cpu(r, "nginx")),
     ("redis", ">", lambda r: _cpu(r, "redis")),
     ("client", ">", lambda r: _cpu(r, "client")),
+    ("other", ">", lambda r: _cpu(r, "other")),
     ("connect s", ">", lambda r: _num(r.get("connect_s"), 2)),
     ("vs target", "<", _verdict),
 )
@@ -103,6 +104,7 @@ def table(results: Sequence[Result], info: dict[str, Any]) -> str:
         *(line(row) for row in rows),
         "",
         "cpu% is of one core over the publish window (connect-5k: while connecting; idle-5k: while idle);",
+        "other = busy CPU of the machine that none of the benchmark's processes accounts for (kernel, noise).",
         "cut = streams the server ended mid-run (the client reconnects with Last-Event-ID; a cut-off counts",
         "as delivered only if the missed events arrive). KB/conn = service + nginx RSS growth per stream.",
         "targets: " + "; ".join(f"{r['scenario']} {r['target']}" for r in results),

@@ -20,7 +20,7 @@ from devstack.processes import StartError
 
 from . import payload
 from .control import Child, ChildError
-from .procstat import cpu_seconds, rss_kb
+from .procstat import cpu_seconds, machine_busy_seconds, rss_kb
 from .scenarios import Scenario
 from .servers import LimitError, Servers, raise_fd_limit
 
@@ -46,14 +46,16 @@ class CpuWindow:
     def __init__(self, groups: dict[str, list[int]]) -> None:
         self._groups = groups
         self._start = {name: cpu_seconds(pids) for name, pids in groups.items()}
+        self._machine = machine_busy_seconds()
         self._t0 = time.monotonic()
 
     def stop(self) -> dict[str, float]:
+        """Per group, plus `other`: the machine's busy time none of ours accounts for (noise)."""
         wall = max(1e-6, time.monotonic() - self._t0)
-        return {
-            name: round(100 * (cpu_seconds(pids) - self._start[name]) / wall, 1)
-            for name, pids in self._groups.items()
-        }
+        used = {name: (cpu_seconds(pids) - self._start[name]) for name, pids in self._groups.items()}
+        busy = machine_busy_seconds() - self._machine
+        used["other"] = max(0.0, busy - sum(used.values()))
+        return {name: round(100 * seconds / wall, 1) for name, seconds in used.items()}
 
 
 def _rss(groups: dict[str, list[int]], names: Iterable[str]) -> dict[str, int]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import redis.asyncio as redis
 
@@ -42,27 +41,28 @@ async def read_history(
     channels = list(channels)
     async with client.pipeline(transaction=True) as pipe:
         for channel in channels:
-            key = names.stream_key(channel)
-            pipe.xinfo_stream(key)
-            pipe.xrange(key, min="(" + format_stream_id(after), max="+")
-        replies = await pipe.execute(raise_on_error=False)
+            pipe.get(names.trimmed_key(channel))
+            pipe.xrange(names.stream_key(channel), min="(" + format_stream_id(after), max="+")
+        replies = await pipe.execute()
     frames: list[tuple[str, StreamId, bytes]] = []
     for index, channel in enumerate(channels):
-        info, entries = replies[2 * index], replies[2 * index + 1]
-        if isinstance(info, Exception):  # no such stream: nothing was ever published there
-            continue
-        frames += _channel_frames(channel, info, entries, after)
+        trimmed, entries = replies[2 * index], replies[2 * index + 1]
+        frames += _channel_frames(channel, trimmed and parse_stream_id(trimmed), entries, after)
     frames.sort(key=lambda item: item[1])
     newest = max([after, *(stream_id for _, stream_id, _ in frames)])
     return History(frames, newest)
 
 
 def _channel_frames(
-    channel: str, info: dict[str, Any], entries: list[tuple[bytes, dict[bytes, bytes]]], after: StreamId
+    channel: str,
+    trimmed: StreamId | None,
+    entries: list[tuple[bytes, dict[bytes, bytes]]],
+    after: StreamId,
 ) -> list[tuple[str, StreamId, bytes]]:
-    if parse_stream_id(info["max-deleted-entry-id"]) > after:
+    if trimmed is not None and trimmed > after:
         # Retention dropped events this reader never saw; it must reload, not replay a partial past.
-        top = parse_stream_id(info["last-generated-id"])
+        # The reset stands where the channel is now, so the reader's position moves past it.
+        top = parse_stream_id(entries[-1][0]) if entries else trimmed
         return [(channel, top, encode_reset(channel, top))]
     return [
         (

@@ -38,6 +38,9 @@ class RedisNames:
     def stream_key(self, channel: str) -> str:
         return f"{self.prefix}:{{{channel}}}:events"
 
+    def trimmed_key(self, channel: str) -> str:
+        return f"{self.prefix}:{{{channel}}}:trimmed"
+
     @property
     def last_id_key(self) -> str:
         return f"{self.prefix}:last-id"

@@ -12,5 +12,9 @@ def stream_key(prefix: str, channel: str) -> str:
     return f"{prefix}:{{{channel}}}:events"
 
 
+def trimmed_key(prefix: str, channel: str) -> str:
+    return f"{prefix}:{{{channel}}}:trimmed"
+
+
 def last_id_key(prefix: str) -> str:
     return f"{prefix}:last-id"

@@ -57,8 +57,8 @@ async def test_position_older_than_retention_gets_a_reset_event(
     sse_service: SseService, redis_client: redis.Redis, channel: str
 ) -> None:
     first = publish(redis_client, channel, "1")
-    newest = [publish(redis_client, channel, str(n)) for n in range(2, 5)][-1]
-    redis_client.xtrim(f"sse:{{{channel}}}:events", maxlen=1, approximate=False)
+    # Retention of 10 events: the publish step trims the stream as it goes.
+    newest = [publish(redis_client, channel, str(n), maxlen=10) for n in range(2, 40)][-1]
     headers = {"Last-Event-ID": f"{channel}/{first}"}
     async with open_stream(f"{sse_service.url}/sse/{channel}", headers=headers) as stream:
         await stream.wait_for_events(1)

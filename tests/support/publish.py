@@ -22,7 +22,7 @@ def publish(
 ) -> str:
     """`data` is the JSON text; returns the id Redis assigned."""
     script = client.register_script(LUA.read_text())
-    keys = [f"{prefix}:{{{channel}}}:events", f"{prefix}:last-id"]
+    keys = [f"{prefix}:{{{channel}}}:events", f"{prefix}:last-id", f"{prefix}:{{{channel}}}:trimmed"]
     result = script(keys=keys, args=[f"{prefix}:{{{channel}}}", event, data, maxlen])
     return result.decode() if isinstance(result, bytes) else str(result)
 
