@@ -28,6 +28,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the .jsonl goes")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and say where")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        choices=["service", "client", "publisher"],
+        help="sample this process with py-spy during the run; top self time goes in the results",
+    )
+    parser.add_argument("--profile-native", action="store_true", help="py-spy --native: C frames too")
     options = parser.parse_args(argv)
     for pair in options.env:
         if "=" not in pair or not pair.startswith("SSE_"):
@@ -41,11 +49,16 @@ def main(argv: list[str]) -> int:
     if args.quick:
         scenarios = [s.quick() for s in scenarios]
     run_root = Path(tempfile.mkdtemp(prefix="bench-"))
+    stamp = args.results_dir / time.strftime("%Y%m%dT%H%M%S")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
     options = Options(
         run_root=run_root,
         direct=args.direct,
         sse_env=dict(pair.split("=", 1) for pair in args.env),
         connect_concurrency=args.connect_concurrency,
+        profile=tuple(args.profile),
+        profile_prefix=stamp,
+        profile_native=args.profile_native,
     )
     info = {**report.machine(), "direct": args.direct, "quick": args.quick, "sse_env": options.sse_env}
     deadline = time.monotonic() + args.max_minutes * 60
@@ -60,7 +73,9 @@ def main(argv: list[str]) -> int:
         print(f"bench: {scenario.name} ({scenario.clients} clients)...", file=sys.stderr, flush=True)
         results.append(run_scenario(scenario, options, left))
     print(report.table(results, info))
-    path = report.write_jsonl(args.results_dir, info, results)
+    if args.profile:
+        print(report.profiles(results))
+    path = report.write_jsonl(stamp.with_suffix(".jsonl"), info, results)
     print(f"\nraw results: {path}")
     errors = [r for r in results if "error" in r]
     if args.keep_logs or errors:

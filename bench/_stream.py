@@ -47,6 +47,7 @@ class Listener:
         "next_seq",
         "on_end",
         "reconnects",
+        "resets",
         "resumed_clean",
         "resuming",
         "totals",
@@ -70,6 +71,7 @@ class Listener:
         self.gaps_at_reconnect = 0
         self.cutoffs = 0
         self.reconnects = 0
+        self.resets = 0
         self.resumed_clean = 0
         self.resuming = False
 
@@ -92,7 +94,13 @@ class Listener:
             return
         totals = self.totals
         now = time.time_ns()
-        if count <= EXACT_UP_TO or not (totals.counting and self._batch(buf, end, count, now)):
+        # The service's word that history this client missed is gone: the gap it leaves is loss.
+        resets = buf.count(b"event: reset\n", 0, end)
+        if resets:
+            count -= resets
+            if totals.counting:
+                self.resets += resets
+        if count and (count <= EXACT_UP_TO or not (totals.counting and self._batch(buf, end, count, now))):
             self._each(buf, end, count, now)
         totals.events += count
         totals.last_rx_ns = now

@@ -167,6 +167,7 @@ class LoadClient:
             "reconnects": sum(listener.reconnects for listener in listeners),
             "reconnects_resumed_clean": sum(listener.resumed_clean for listener in listeners),
             "reconnect_failures": self.reconnect_failures,
+            "history_resets": sum(listener.resets for listener in listeners),
             "alive_at_end": sum(listener.alive for listener in listeners),
             "per_conn_min": min(delivered, default=0),
             "per_conn_max": max(delivered, default=0),

@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,13 +30,18 @@ def machine() -> dict[str, Any]:
 
 
 def _git_revision() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
-    except OSError:
-        return ""
-    return out.stdout.strip()
+    """The commit measured, `+dirty` when the working tree differs from it."""
+    here = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=5)
+        except OSError:
+            return ""
+        return done.stdout.strip()
+
+    revision = git("rev-parse", "--short", "HEAD")
+    return revision + ("+dirty" if revision and git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def _num(value: Any, digits: int = 0) -> str:
@@ -104,7 +108,7 @@ def table(results: Sequence[Result], info: dict[str, Any]) -> str:
         *(line(row) for row in rows),
         "",
         "cpu% is of one core over the publish window (connect-5k: while connecting; idle-5k: while idle);",
-        "other = busy CPU of the machine that none of the benchmark's processes accounts for (kernel, noise).",
+        "other = busy CPU of the machine none of the benchmark's processes accounts for (kernel, noise).",
         "cut = streams the server ended mid-run (the client reconnects with Last-Event-ID; a cut-off counts",
         "as delivered only if the missed events arrive). KB/conn = service + nginx RSS growth per stream.",
         "targets: " + "; ".join(f"{r['scenario']} {r['target']}" for r in results),
@@ -112,9 +116,17 @@ def table(results: Sequence[Result], info: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def write_jsonl(directory: Path, info: dict[str, Any], results: Sequence[Result]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / (time.strftime("%Y%m%dT%H%M%S") + ".jsonl")
+def profiles(results: Sequence[Result], limit: int = 12) -> str:
+    """Top functions by self time for every process sampled with --profile."""
+    out = []
+    for result in results:
+        for name, sampled in (result.get("profile") or {}).items():
+            out.append(f"\n{result['scenario']}: {name}, top self time (py-spy, {sampled['stacks']})")
+            out += [f"  {pct:5.1f}%  {frame}" for frame, pct in sampled["top_self_pct"][:limit]]
+    return "\n".join(out)
+
+
+def write_jsonl(path: Path, info: dict[str, Any], results: Sequence[Result]) -> Path:
     with open(path, "w") as f:
         f.write(json.dumps({"type": "run", **info}) + "\n")
         for result in results:

@@ -18,7 +18,7 @@ from typing import Any
 
 from devstack.processes import StartError
 
-from . import payload
+from . import payload, profile
 from .control import Child, ChildError
 from .procstat import cpu_seconds, machine_busy_seconds, rss_kb
 from .scenarios import Scenario
@@ -38,6 +38,10 @@ class Options:
     reconnect_delay: float = 0.25
     warmup_timeout: float = 20.0
     settle_s: float = 1.0
+    # Process groups to sample with py-spy during the run, and where their stacks go.
+    profile: tuple[str, ...] = ()
+    profile_prefix: Path | None = None
+    profile_native: bool = False
 
 
 class CpuWindow:
@@ -105,8 +109,11 @@ async def _phases(
     result["rss_base_kb"] = base
 
     window = CpuWindow(groups)
+    # connect-5k is about connecting, so that is the phase to profile; the others profile the run.
+    profilers = await _start_profiles(scenario, options, groups) if scenario.kind == "connect" else []
     result.update(await client.ask({"cmd": "connect"}, options.connect_timeout * 2 + 30))
     result["cpu_connect_pct"] = window.stop()
+    await _finish_profiles(profilers, result)
 
     started = time.monotonic()
     published = 0
@@ -136,6 +143,7 @@ async def _phases(
     stop_peak = asyncio.Event()
     sampler = asyncio.create_task(_peak_rss(groups, peak, stop_peak))
     window = CpuWindow(groups)
+    profilers = await _start_profiles(scenario, options, groups) if scenario.kind != "connect" else []
     try:
         if scenario.kind == "publish":
             await _publish(scenario, result, client, publisher)
@@ -146,12 +154,44 @@ async def _phases(
         result["cpu_run_pct"] = window.stop()
         stop_peak.set()
         await sampler
+    await _finish_profiles(profilers, result)
     result["rss_peak_kb"] = peak[0]
     if alive:
         result["rss_peak_per_conn_kb"] = round((peak[0] - sum(base.values())) / alive, 2)
     log = servers.service_log()
     result["service_slow_consumer_cutoffs"] = log.count("slow consumer on")
     result["service_redis_reconnects"] = log.count("redis subscription lost")
+
+
+async def _start_profiles(
+    scenario: Scenario, options: Options, groups: dict[str, list[int]]
+) -> list[tuple[str, Path, asyncio.subprocess.Process]]:
+    started = []
+    # py-spy leaves idle samples out, so a window longer than the phase only costs time.
+    seconds = {"publish": scenario.duration, "idle": scenario.hold, "connect": 6.0}[scenario.kind]
+    for name in options.profile:
+        out = Path(f"{options.profile_prefix}-{scenario.name}-{name}.collapsed")
+        process = await profile.record(groups[name][0], seconds, out, options.profile_native)
+        if process is None:
+            raise ChildError("--profile needs py-spy: pip install py-spy")
+        started.append((name, out, process))
+    return started
+
+
+async def _finish_profiles(
+    profilers: list[tuple[str, Path, asyncio.subprocess.Process]], result: Result
+) -> None:
+    for name, out, process in profilers:
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            continue
+        if out.exists():
+            result.setdefault("profile", {})[name] = {
+                "stacks": str(out),
+                "top_self_pct": profile.top_self(out),
+            }
 
 
 async def _publish(scenario: Scenario, result: Result, client: Child, publisher: Child) -> None:

@@ -41,7 +41,6 @@ class ContinuousPublisher(threading.Thread):
         self.count = count
         self.rate = rate
         self.published: dict[str, list[str]] = {channel: [] for channel in channels}
-        self.failures = 0
 
     @property
     def total(self) -> int:
@@ -57,7 +56,6 @@ class ContinuousPublisher(threading.Thread):
                     self.published[channel].append(publish(client, channel, json.dumps({"n": n})))
                     break
                 except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-                    self.failures += 1
                     time.sleep(0.05)
             time.sleep(max(0.0, started + (n + 1) / self.rate - time.monotonic()))
         client.close()

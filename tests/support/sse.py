@@ -122,41 +122,54 @@ class Followed:
     connections: int = 0
     clean_ends: int = 0
     errors: int = 0
+    timed_out: bool = False
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.events)} events over {self.connections} connections "
+            f"({self.clean_ends} ended cleanly, {self.errors} broke, timed out: {self.timed_out})"
+        )
 
 
 async def follow(
     url: str, done: object, timeout: float, last_event_id: str = "", followed: Followed | None = None
 ) -> Followed:
-    """Listens as a browser's EventSource does, until `done(events)` holds.
+    """Listens as a browser's EventSource does, until `done(events)` holds or `timeout` passes.
 
     A stream that ends or breaks is reopened after the `retry:` delay with `Last-Event-ID`; any
     answer but 200 fails the test, because it would stop a real EventSource for good.
     """
     assert callable(done)
     result = followed if followed is not None else Followed()
-    retry = 1.0
-    async with asyncio.timeout(timeout):
-        while not done(result.events):
-            headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-            try:
-                async with (
-                    httpx.AsyncClient(timeout=httpx.Timeout(5, read=None)) as client,
-                    client.stream("GET", url, headers=headers) as response,
-                ):
-                    assert response.status_code == 200, (
-                        f"an EventSource would give up: {response.status_code}"
-                    )
-                    result.connections += 1
-                    stream = EventStream(response, last_event_id=last_event_id)
-                    while not stream.ended and not done(result.events):
-                        seen = len(stream.events)
-                        await stream.read_more()
-                        result.events += stream.events[seen:]
-                        last_event_id = stream.last_event_id
-                        retry = (stream.retry or 1000) / 1000
-                    result.clean_ends += stream.ended
-            except httpx.TransportError:
-                result.errors += 1
-            if not done(result.events):
-                await asyncio.sleep(retry)
+    try:
+        async with asyncio.timeout(timeout):
+            await _follow(url, done, last_event_id, result)
+    except TimeoutError:
+        result.timed_out = True
     return result
+
+
+async def _follow(url: str, done: object, last_event_id: str, result: Followed) -> None:
+    assert callable(done)
+    retry = 1.0
+    while not done(result.events):
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        try:
+            async with (
+                httpx.AsyncClient(timeout=httpx.Timeout(5, read=None)) as client,
+                client.stream("GET", url, headers=headers) as response,
+            ):
+                assert response.status_code == 200, f"an EventSource would give up: {response.status_code}"
+                result.connections += 1
+                stream = EventStream(response, last_event_id=last_event_id)
+                while not stream.ended and not done(result.events):
+                    seen = len(stream.events)
+                    await stream.read_more()
+                    result.events += stream.events[seen:]
+                    last_event_id = stream.last_event_id
+                    retry = (stream.retry or 1000) / 1000
+                result.clean_ends += stream.ended
+        except httpx.TransportError:
+            result.errors += 1
+        if not done(result.events):
+            await asyncio.sleep(retry)
