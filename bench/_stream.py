@@ -237,6 +237,19 @@ class SseConnection(asyncio.Protocol):
         return head[cut + 4 :]
 
     def _dechunk(self, data: bytes) -> bytes:
+        # Most reads hold exactly one whole chunk (one write of the server): slice it out.
+        if not (self._chunk_buf or self._remaining or self._skip):
+            eol = data.find(b"\r\n", 0, 10)
+            if eol > 0 and data.endswith(b"\r\n"):
+                try:
+                    size = int(data[:eol], 16)
+                except ValueError:  # a chunk extension: the general path below reads it
+                    size = 0
+                if size and eol + 4 + size == len(data):
+                    return data[eol + 2 : -2]
+        return self._dechunk_any(data)
+
+    def _dechunk_any(self, data: bytes) -> bytes:
         buf = self._chunk_buf + data if self._chunk_buf else data
         self._chunk_buf = b""
         out = []

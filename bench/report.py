@@ -113,7 +113,21 @@ def table(results: Sequence[Result], info: dict[str, Any]) -> str:
         "as delivered only if the missed events arrive). KB/conn = service + nginx RSS growth per stream.",
         "targets: " + "; ".join(f"{r['scenario']} {r['target']}" for r in results),
     ]
+    noisy = [r["scenario"] for r in results if _busy_elsewhere(r) > NOISY_PCT]
+    if noisy:
+        out.append(
+            f"WARNING: other processes took more than {NOISY_PCT}% of a core during {', '.join(noisy)}; "
+            "on 2 vCPUs that moves latency a lot: rerun those on a quiet machine."
+        )
     return "\n".join(out)
+
+
+NOISY_PCT = 20
+
+
+def _busy_elsewhere(result: Result) -> float:
+    phase = "cpu_connect_pct" if result.get("kind") == "connect" else "cpu_run_pct"
+    return float((result.get(phase) or {}).get("other", 0.0))
 
 
 def profiles(results: Sequence[Result], limit: int = 12) -> str:

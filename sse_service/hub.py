@@ -57,6 +57,7 @@ class HubStats:
     events_delivered: int = 0
     messages_rejected: int = 0
     duplicates_dropped: int = 0
+    slow_consumers_cut: int = 0
     redis_reconnects: int = 0
     gaps_filled: int = 0
 

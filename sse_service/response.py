@@ -76,7 +76,9 @@ class HubEventSourceResponse(EventSourceResponse):
             logger.info("stream open channels=%s client=%s", ",".join(self._channels), self._client)
             await super().__call__(scope, receive, send)
         except SlowConsumerError:
-            pass  # uvicorn closes the connection; the client resumes from its last id
+            # uvicorn closes the connection (and logs that the response was not completed);
+            # the client reconnects and resumes from its last id.
+            self._hub.stats.slow_consumers_cut += 1
         finally:
             self._hub.detach(subscriber)
             subscriber.close("client left")

@@ -38,6 +38,13 @@ class EventStream:
     _fields: dict[str, str] = field(default_factory=dict)
     _data: list[str] = field(default_factory=list)
 
+    @classmethod
+    def parse(cls, body: bytes) -> EventStream:
+        """Events from bytes already received (complete events only)."""
+        stream = cls(response=httpx.Response(200))
+        stream._feed(body)
+        return stream
+
     async def read_until(self, done: object, timeout: float = 5.0) -> None:
         """Reads until `done(self)` is true; fails the test after `timeout` seconds."""
         assert callable(done)
