@@ -17,7 +17,8 @@ from typing import Any
 import uvloop
 
 from ._jsonlines import Message, log, reply
-from ._stream import Listener, SseConnection, Totals
+from ._listener import Listener, Totals
+from ._stream import SseConnection
 from .latency import Histogram
 
 

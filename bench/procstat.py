@@ -49,13 +49,16 @@ def rss_kb(pids: Iterable[int]) -> int:
     return total
 
 
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """User plus system time; a process that has exited counts as zero, so take deltas while alive."""
+def cpu_seconds(pids: Iterable[int], system_only: bool = False) -> float:
+    """User plus system time (or system time alone: the kernel's share, syscalls and networking).
+
+    A process that has exited counts as zero, so take deltas while it is alive.
+    """
     ticks = 0
     for pid in pids:
         try:
             fields = _stat_fields(pid)
-            ticks += int(fields[11]) + int(fields[12])
+            ticks += int(fields[12]) + (0 if system_only else int(fields[11]))
         except (OSError, ValueError, IndexError):
             continue
     return ticks / _TICKS

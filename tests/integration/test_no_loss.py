@@ -32,6 +32,15 @@ def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+@pytest.fixture
+def channels(channel: str) -> list[str]:
+    return [f"{channel}.{n}" for n in range(3)]
+
+
+def stream_path(channels: list[str]) -> str:
+    return "/sse/?" + "&".join(f"channel={c}" for c in channels)
+
+
 def start_sse(run_dir: Path, redis: RedisServer, name: str = "sse", port: int = 0) -> SseService:
     return SseService(run_dir, redis.url, port or free_port(), env=SSE_ENV, name=name).start()
 
@@ -86,11 +95,10 @@ def assert_exactly_once_in_order(followed: Followed, publisher: ContinuousPublis
 
 
 async def test_service_killed_and_restarted(
-    persistent_redis: RedisServer, tmp_path: Path, channel: str
+    persistent_redis: RedisServer, tmp_path: Path, channels: list[str]
 ) -> None:
     service = start_sse(tmp_path, persistent_redis)
     nginx = start_nginx(tmp_path, service)
-    channels = [f"{channel}.{n}" for n in range(3)]
     publisher = ContinuousPublisher(persistent_redis.port, channels, EVENTS, RATE)
 
     def kill_and_restart() -> None:
@@ -99,7 +107,7 @@ async def test_service_killed_and_restarted(
         service.start()
 
     try:
-        url = f"{nginx.url}/sse/?" + "&".join(f"channel={c}" for c in channels)
+        url = nginx.url + stream_path(channels)
         followed = await listen_while(url, publisher, kill_and_restart)
     finally:
         nginx.stop()
@@ -109,10 +117,9 @@ async def test_service_killed_and_restarted(
 
 
 async def test_redis_restarted_with_persistence(
-    persistent_redis: RedisServer, tmp_path: Path, channel: str
+    persistent_redis: RedisServer, tmp_path: Path, channels: list[str]
 ) -> None:
     service = start_sse(tmp_path, persistent_redis)
-    channels = [f"{channel}.{n}" for n in range(3)]
     publisher = ContinuousPublisher(persistent_redis.port, channels, EVENTS, RATE)
 
     def restart_redis() -> None:
@@ -120,7 +127,7 @@ async def test_redis_restarted_with_persistence(
         persistent_redis.start()
 
     try:
-        url = f"{service.url}/sse/?" + "&".join(f"channel={c}" for c in channels)
+        url = service.url + stream_path(channels)
         followed = await listen_while(url, publisher, restart_redis)
     finally:
         service.stop()
@@ -132,12 +139,11 @@ async def test_redis_restarted_with_persistence(
 
 
 async def test_sigterm_hands_streams_over_to_a_second_instance(
-    persistent_redis: RedisServer, tmp_path: Path, channel: str
+    persistent_redis: RedisServer, tmp_path: Path, channels: list[str]
 ) -> None:
     first = start_sse(tmp_path, persistent_redis, name="sse-a")
     second = start_sse(tmp_path, persistent_redis, name="sse-b")
     nginx = start_nginx(tmp_path, first, second)
-    channels = [f"{channel}.{n}" for n in range(3)]
     publisher = ContinuousPublisher(persistent_redis.port, channels, EVENTS, RATE)
     terminated: list[SseService] = []
 
@@ -149,7 +155,7 @@ async def test_sigterm_hands_streams_over_to_a_second_instance(
         terminated.append(serving)
 
     try:
-        url = f"{nginx.url}/sse/?" + "&".join(f"channel={c}" for c in channels)
+        url = nginx.url + stream_path(channels)
         followed = await listen_while(url, publisher, terminate_the_serving_instance)
     finally:
         nginx.stop()
