@@ -16,7 +16,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from .hub import Hub
-from .protocol import PositionError, StreamId, is_valid_channel, parse_position
+from .metrics import metrics, metrics_registry
+from .presence import report_presence
+from .protocol import PositionError, RedisNames, StreamId, is_valid_channel, parse_position
 from .response import HubEventSourceResponse, expose_server_send
 from .settings import Settings, SettingsError
 
@@ -36,14 +38,19 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
         hub = Hub(settings, client)
-        tasks = [asyncio.create_task(hub.run()), asyncio.create_task(hub.keepalive())]
+        names = RedisNames(settings.key_prefix)
+        tasks = [
+            asyncio.create_task(hub.run()),
+            asyncio.create_task(hub.keepalive()),
+            asyncio.create_task(report_presence(hub, client, names, settings.presence_seconds)),
+        ]
         # Every open stream is a few dozen long-lived objects that the cyclic collector rescans at each
         # collection: while 5000 clients connected, that was a third of the CPU (make bench). Freeze
         # what start-up made and collect less often; memory use did not change.
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)
         try:
-            yield {"hub": hub, "redis": client, "settings": settings}
+            yield {"hub": hub, "redis": client, "settings": settings, "metrics": metrics_registry(hub)}
         finally:
             hub.close_all("server shutdown")
             for task in tasks:
@@ -57,6 +64,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             Route("/sse/{channel}", stream, methods=["GET"]),
             Route("/healthz", liveness, methods=["GET"]),
             Route("/readyz", readiness, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

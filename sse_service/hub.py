@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
+from prometheus_client import Histogram
 from redis.asyncio.connection import Connection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -49,12 +50,18 @@ logger = logging.getLogger(__name__)
 _RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
+# Publish-to-send latency buckets, in seconds.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
 @dataclass(slots=True)
 class HubStats:
-    """Counters for operators (exported as metrics)."""
+    """Counters for operators, read by `metrics` when scraped; plain ints keep the hot path cheap."""
 
+    connections: int = 0
     messages_received: int = 0
     events_delivered: int = 0
+    bytes_sent: int = 0
     messages_rejected: int = 0
     duplicates_dropped: int = 0
     slow_consumers_cut: int = 0
@@ -79,6 +86,12 @@ class Hub:
         # Batches held back while a gap is being filled; None when delivering live.
         self._held: list[list[Any]] | None = None
         self.stats = HubStats()
+        self.latency = Histogram(
+            "sse_publish_to_send_seconds",
+            "From publish (Redis's clock) to the hub writing the event to its clients.",
+            buckets=LATENCY_BUCKETS,
+            registry=None,
+        )
 
     @property
     def connected(self) -> bool:
@@ -88,12 +101,12 @@ class Hub:
     def channel_count(self) -> int:
         return len(self._listeners)
 
-    @property
-    def subscriber_count(self) -> int:
-        return len({s for subs in self._listeners.values() for s in subs})
+    def listener_counts(self) -> dict[str, int]:
+        return {channel: len(listeners) for channel, listeners in self._listeners.items()}
 
     async def attach(self, subscriber: Subscriber) -> None:
         """Registers `subscriber`; returns once Redis confirms its channels (or is unreachable)."""
+        self.stats.connections += 1
         new_channels = []
         for channel in subscriber.channels:
             listeners = self._listeners.setdefault(channel, set())
@@ -119,6 +132,7 @@ class Hub:
         return [waiter]
 
     def detach(self, subscriber: Subscriber) -> None:
+        self.stats.connections -= 1
         gone = []
         for channel in subscriber.channels:
             listeners = self._listeners.get(channel)
@@ -313,6 +327,7 @@ class Hub:
             for subscriber in listeners:
                 subscriber.push(chunk)
             self.stats.events_delivered += len(frames) * len(listeners)
+            self.stats.bytes_sent += len(chunk) * len(listeners)
             return
         per_subscriber: dict[Subscriber, list[bytes]] = {}
         for channel, frames in runs:
@@ -321,6 +336,7 @@ class Hub:
             for subscriber in listeners:
                 per_subscriber.setdefault(subscriber, []).append(chunk)
             self.stats.events_delivered += len(frames) * len(listeners)
+            self.stats.bytes_sent += len(chunk) * len(listeners)
         for subscriber, chunks in per_subscriber.items():
             subscriber.push(b"".join(chunks))
 
@@ -339,6 +355,8 @@ class Hub:
             self.stats.duplicates_dropped += 1  # delivered already, from the streams after a reconnect
             return None
         self._watermark = stream_id
+        # The id's first part is Redis's clock when the event was published.
+        self.latency.observe(max(0.0, time.time() - stream_id[0] / 1000))
         return encode_frame(channel, envelope)
 
     def _confirm(self, pubsub_channel: bytes) -> None:

@@ -41,6 +41,14 @@ class RedisNames:
     def trimmed_key(self, channel: str) -> str:
         return f"{self.prefix}:{{{channel}}}:trimmed"
 
+    def presence_key(self, channel: str) -> str:
+        """A set of the processes reporting listeners on `channel`."""
+        return f"{self.prefix}:{{{channel}}}:presence"
+
+    def presence_count_key(self, channel: str, process: str) -> str:
+        """How many listeners `process` has on `channel`; expires unless refreshed."""
+        return f"{self.prefix}:{{{channel}}}:presence:{process}"
+
     @property
     def last_id_key(self) -> str:
         return f"{self.prefix}:last-id"

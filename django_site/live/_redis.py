@@ -30,6 +30,10 @@ _lock = threading.Lock()
 _current: _Connection | None = None
 
 
+def get_client() -> redis.Redis:
+    return _connection().client
+
+
 def get_publish_script() -> Script:
     """The Lua publish step; runs with EVALSHA and loads itself on NOSCRIPT."""
     return _connection().publish_script
