@@ -1,126 +1,14 @@
-"""One SSE stream on the wire (no HTTP library) and the per-listener accounting the benchmark needs.
+"""One SSE stream on the wire, without an HTTP library: status and headers, de-chunking, events.
 
-A `Listener` is one simulated browser: it outlives its TCP connections, so that a stream cut off by the
-server and reopened with `Last-Event-ID` keeps one sequence account. Loss is counted as sequence gaps,
-which an in-order stream makes exact; whether a gap opened at a reconnect (the client missed events
-while away and was not given them back) or inside a live stream is kept apart.
+Complete events go to the connection's `Listener` (`_listener.py`), which outlives the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
+from typing import cast
 
-from . import latency, payload
-
-
-class Totals:
-    """What every listener of the process adds to; read by the client's phase loops."""
-
-    __slots__ = ("counting", "events", "histogram", "last_activity", "last_rx_ns", "parse_errors")
-
-    def __init__(self) -> None:
-        self.counting = False
-        self.events = 0
-        self.last_rx_ns = 0
-        self.last_activity = time.monotonic()
-        self.parse_errors = 0
-        self.histogram = latency.Histogram()
-
-
-class Listener:
-    __slots__ = (
-        "cutoffs",
-        "channel",
-        "connection",
-        "delivered",
-        "dups",
-        "gaps",
-        "gaps_at_reconnect",
-        "last_id",
-        "next_seq",
-        "on_end",
-        "reconnects",
-        "resumed_clean",
-        "resuming",
-        "totals",
-        "warm",
-    )
-
-    def __init__(self, channel: str, totals: Totals, on_end: Callable[[Listener], None]) -> None:
-        self.channel = channel
-        self.totals = totals
-        self.on_end = on_end
-        self.connection: SseConnection | None = None
-        self.last_id = b""
-        self.warm = False
-        self.reset()
-
-    def reset(self) -> None:
-        self.next_seq = 0
-        self.delivered = 0
-        self.dups = 0
-        self.gaps = 0
-        self.gaps_at_reconnect = 0
-        self.cutoffs = 0
-        self.reconnects = 0
-        self.resumed_clean = 0
-        self.resuming = False
-
-    @property
-    def alive(self) -> bool:
-        return self.connection is not None and not self.connection.ended
-
-    def lost(self, published: int) -> int:
-        return self.gaps + max(0, published - self.next_seq)
-
-    def events(self, buf: bytes, end: int) -> None:
-        """The hot path: every complete event in `buf[:end]`."""
-        totals = self.totals
-        now = time.time_ns()
-        bins = totals.histogram.bins
-        hist = totals.histogram
-        counting = totals.counting
-        found = 0
-        for match in payload.EVENT_DATA.finditer(buf, 0, end):
-            found += 1
-            seq = int(match[2])
-            if seq < 0:
-                self.warm = True
-                continue
-            if not counting:
-                continue
-            expected = self.next_seq
-            if seq != expected:
-                if seq < expected:
-                    self.dups += 1
-                    continue
-                self.gaps += seq - expected
-                if self.resuming:
-                    self.gaps_at_reconnect += seq - expected
-            elif self.resuming:
-                self.resumed_clean += 1
-            self.resuming = False
-            self.next_seq = seq + 1
-            self.delivered += 1
-            lat = now - int(match[1])
-            us = lat // 1000
-            index = us // 100 if us < 100_000 else latency.bin_of(lat)
-            bins[index if index >= 0 else 0] += 1
-            if lat > hist.max_ns:
-                hist.max_ns = lat
-        if found:
-            totals.events += found
-            totals.last_rx_ns = now
-            totals.last_activity = time.monotonic()
-            # Kept for `Last-Event-ID` should the stream be cut off; only the last one is needed.
-            i = buf.rfind(b"id: ", 0, end)
-            if i >= 0:
-                self.last_id = buf[i + 4 : buf.find(b"\n", i)]
-        total_frames = buf.count(b"data: ", 0, end)
-        if total_frames != found:
-            totals.parse_errors += total_frames - found
+from ._listener import Listener
 
 
 class SseConnection(asyncio.Protocol):
@@ -145,9 +33,9 @@ class SseConnection(asyncio.Protocol):
         self._tail = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        transport.write(self._request)
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
+        self._transport.write(self._request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end(ConnectionError(f"closed before the stream started ({exc})"))
@@ -192,6 +80,19 @@ class SseConnection(asyncio.Protocol):
         return head[cut + 4 :]
 
     def _dechunk(self, data: bytes) -> bytes:
+        # Most reads hold exactly one whole chunk (one write of the server): slice it out.
+        if not (self._chunk_buf or self._remaining or self._skip):
+            eol = data.find(b"\r\n", 0, 10)
+            if eol > 0 and data.endswith(b"\r\n"):
+                try:
+                    size = int(data[:eol], 16)
+                except ValueError:  # a chunk extension: the general path below reads it
+                    size = 0
+                if size and eol + 4 + size == len(data):
+                    return data[eol + 2 : -2]
+        return self._dechunk_any(data)
+
+    def _dechunk_any(self, data: bytes) -> bytes:
         buf = self._chunk_buf + data if self._chunk_buf else data
         self._chunk_buf = b""
         out = []

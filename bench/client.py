@@ -17,7 +17,8 @@ from typing import Any
 import uvloop
 
 from ._jsonlines import Message, log, reply
-from ._stream import Listener, SseConnection, Totals
+from ._listener import Listener, Totals
+from ._stream import SseConnection
 from .latency import Histogram
 
 
@@ -34,7 +35,9 @@ class LoadClient:
         channels: list[str] = config["channels"]
         total = config["per_channel"] * len(channels)
         # Interleaved, so that connecting and every measurement spread over all channels alike.
-        self.listeners = [Listener(channels[i % len(channels)], self.totals, self._ended) for i in range(total)]
+        self.listeners = [
+            Listener(channels[i % len(channels)], self.totals, self._ended) for i in range(total)
+        ]
         self.closed_streams = 0
         self.reconnect_failures = 0
         self._reconnecting: set[asyncio.Task[None]] = set()
@@ -165,6 +168,7 @@ class LoadClient:
             "reconnects": sum(listener.reconnects for listener in listeners),
             "reconnects_resumed_clean": sum(listener.resumed_clean for listener in listeners),
             "reconnect_failures": self.reconnect_failures,
+            "history_resets": sum(listener.resets for listener in listeners),
             "alive_at_end": sum(listener.alive for listener in listeners),
             "per_conn_min": min(delivered, default=0),
             "per_conn_max": max(delivered, default=0),

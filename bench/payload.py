@@ -15,7 +15,7 @@ EVENT_DATA = re.compile(rb'data: \{"t":(\d+),"s":(-?\d+)\}')
 
 
 def encode(sent_ns: int, seq: int) -> str:
-    return '{"t":%d,"s":%d}' % (sent_ns, seq)
+    return f'{{"t":{sent_ns},"s":{seq}}}'
 
 
 def channel_names(count: int) -> list[str]:

@@ -49,13 +49,25 @@ def rss_kb(pids: Iterable[int]) -> int:
     return total
 
 
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """User plus system time; a process that has exited counts as zero, so take deltas while alive."""
+def cpu_seconds(pids: Iterable[int], system_only: bool = False) -> float:
+    """User plus system time (or system time alone: the kernel's share, syscalls and networking).
+
+    A process that has exited counts as zero, so take deltas while it is alive.
+    """
     ticks = 0
     for pid in pids:
         try:
             fields = _stat_fields(pid)
-            ticks += int(fields[11]) + int(fields[12])
+            ticks += int(fields[12]) + (0 if system_only else int(fields[11]))
         except (OSError, ValueError, IndexError):
             continue
     return ticks / _TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent not idle, over all cores: shows load that is not ours."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    # guest time is already counted in user time
+    return (sum(fields[:8]) - idle) / _TICKS

@@ -70,7 +70,7 @@ class Scenario:
     hold: float = 5.0
     drain: float = 15.0
     # Clients cut off by the server reconnect with Last-Event-ID, as browsers do.
-    reconnect: bool = False
+    reconnect: bool = True
 
     @property
     def clients(self) -> int:
@@ -85,7 +85,7 @@ class Scenario:
         """Ten times fewer clients and 2-second runs: checks the whole path, measures little."""
         return replace(
             self,
-            per_channel=max(1, self.per_channel // 10) if self.channels == 1 else max(1, self.per_channel // 10),
+            per_channel=max(1, self.per_channel // 10),
             duration=min(self.duration, 2.0),
             hold=min(self.hold, 2.0),
             drain=min(self.drain, 10.0),
@@ -120,7 +120,6 @@ SCENARIOS = [
         rate=0,
         duration=5,
         drain=20,
-        reconnect=True,
     ),
     Scenario(
         "channels-100x50",

@@ -26,5 +26,9 @@ if [ -n "$missing" ]; then
     exit 1
 fi
 
+# SSE_UPSTREAM may list several servers, comma-separated: each becomes a `server` line of the upstream.
+SSE_UPSTREAM=$(printf '%s' "$SSE_UPSTREAM" | sed 's/,/;\n        server /g')
+export SSE_UPSTREAM
+
 envsubst "$shell_format" < "$template" > "$out.tmp"
 mv "$out.tmp" "$out"

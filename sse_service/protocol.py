@@ -38,6 +38,21 @@ class RedisNames:
     def stream_key(self, channel: str) -> str:
         return f"{self.prefix}:{{{channel}}}:events"
 
+    def trimmed_key(self, channel: str) -> str:
+        return f"{self.prefix}:{{{channel}}}:trimmed"
+
+    def presence_key(self, channel: str) -> str:
+        """A set of the processes reporting listeners on `channel`."""
+        return f"{self.prefix}:{{{channel}}}:presence"
+
+    def presence_count_key(self, channel: str, process: str) -> str:
+        """How many listeners `process` has on `channel`; expires unless refreshed."""
+        return f"{self.prefix}:{{{channel}}}:presence:{process}"
+
+    @property
+    def last_id_key(self) -> str:
+        return f"{self.prefix}:last-id"
+
     def channel_of(self, pubsub_channel: bytes) -> str:
         """Inverse of `pubsub_channel`."""
         return pubsub_channel[len(self.prefix) + 2 : -1].decode()
@@ -82,3 +97,58 @@ def encode_preamble(retry_ms: int) -> bytes:
 
 
 HEARTBEAT = b": ping\n\n"
+
+
+StreamId = tuple[int, int]
+_STREAM_ID = re.compile(r"(\d{1,15})-(\d{1,15})")
+
+
+class PositionError(ValueError):
+    """A Last-Event-ID that is not one of ours."""
+
+
+def parse_stream_id(raw: bytes | str) -> StreamId:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    match = _STREAM_ID.fullmatch(text)
+    if match is None:
+        raise PositionError(f"not a stream id: {text[:40]!r}")
+    return int(match[1]), int(match[2])
+
+
+def format_stream_id(stream_id: StreamId) -> str:
+    return f"{stream_id[0]}-{stream_id[1]}"
+
+
+def parse_position(last_event_id: str) -> StreamId:
+    """The global position in an id this service sent (`<channel>/<ms>-<seq>`)."""
+    channel, slash, stream_id = last_event_id.rpartition("/")
+    if not slash or not is_valid_channel(channel):
+        raise PositionError(f"not an event id of this service: {last_event_id[:80]!r}")
+    return parse_stream_id(stream_id)
+
+
+def encode_reset(channel: str, stream_id: StreamId) -> bytes:
+    """Tells the page that history it missed is gone: reload that channel's state."""
+    data = b'{"channel":"%s","reason":"history trimmed"}' % channel.encode()
+    return b"id: %s/%s\nevent: reset\ndata: %s\n\n" % (
+        channel.encode(),
+        format_stream_id(stream_id).encode(),
+        data,
+    )
+
+
+def encode_farewell(retry_ms: int) -> bytes:
+    """Last bytes of a stream ended by the server: come back (elsewhere) after `retry_ms`."""
+    return b"retry: %d\n: reconnect\n\n" % retry_ms
+
+
+def split_frames(chunk: bytes) -> list[bytes]:
+    """Frames of a chunk this module encoded (no frame holds an empty line inside)."""
+    return [frame + b"\n\n" for frame in chunk.split(b"\n\n") if frame]
+
+
+def frame_position(frame: bytes) -> tuple[str, StreamId]:
+    """Channel and stream id from a frame's first line (`id: <channel>/<ms>-<seq>`)."""
+    first_line = frame[4 : frame.index(b"\n")].decode()
+    channel, _, stream_id = first_line.rpartition("/")
+    return channel, parse_stream_id(stream_id)

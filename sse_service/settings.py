@@ -88,6 +88,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "trusted_proxies": _networks,
     "send_buffer_bytes": _positive_int,
     "shutdown_grace_seconds": _non_negative_float,
+    "presence_seconds": _positive_float,
     "log_level": _log_level,
 }
 
@@ -113,6 +114,8 @@ class Settings:
     send_buffer_bytes: int = 1_048_576
     # How long streams get to end cleanly after SIGTERM before they are cancelled.
     shutdown_grace_seconds: float = 5.0
+    # How often listener counts are written to Redis for Django's subscriber_count().
+    presence_seconds: float = 5.0
     log_level: str = "INFO"
 
     @classmethod

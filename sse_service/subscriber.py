@@ -11,6 +11,8 @@ import anyio
 from starlette.types import Message, Send
 
 from ._eager import EagerCoroutine
+from .history import History
+from .protocol import frame_position, split_frames
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +63,20 @@ class Subscriber:
         else:
             self._write(chunk)
 
-    def go_live(self) -> None:
+    def go_live(self, history: History | None = None) -> None:
+        """Starts writing: `history` first when resuming, then what was pushed meanwhile.
+
+        What was pushed meanwhile and is already in `history` (a snapshot up to `history.newest`,
+        with ids ordered across channels) is dropped, so the stream has no gap and no duplicate.
+        """
         self._live = True
+        if history is not None:
+            newer = [
+                frame
+                for frame in split_frames(self._take_backlog())
+                if frame_position(frame)[1] > history.newest
+            ]
+            self._backlog = [frame for _, _, frame in history.frames] + newer
         if self._backlog and self._writer is None:
             self._write(self._take_backlog())
 

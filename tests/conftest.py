@@ -13,8 +13,8 @@ from devstack.processes import free_port
 from devstack.services import RedisServer, SseService
 from devstack.stack import Stack
 
-# Short heartbeats so an idle stream shows one within a test's patience.
-TEST_SSE_ENV = {"SSE_HEARTBEAT_SECONDS": "1"}
+# Short heartbeats and presence reports, so tests see them within their patience.
+TEST_SSE_ENV = {"SSE_HEARTBEAT_SECONDS": "1", "SSE_PRESENCE_SECONDS": "0.5"}
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,18 @@ def stream_key(prefix: str, channel: str) -> str:
     return f"{prefix}:{{{channel}}}:events"
 
 
+def trimmed_key(prefix: str, channel: str) -> str:
+    return f"{prefix}:{{{channel}}}:trimmed"
+
+
+def presence_key(prefix: str, channel: str) -> str:
+    return f"{prefix}:{{{channel}}}:presence"
+
+
+def presence_count_key(prefix: str, channel: str, process: str) -> str:
+    return f"{prefix}:{{{channel}}}:presence:{process}"
+
+
 def last_id_key(prefix: str) -> str:
     return f"{prefix}:last-id"
 

@@ -61,7 +61,11 @@ def _send(message: _Message) -> str:
     prefix: str = settings.SSE_KEY_PREFIX
     try:
         event_id = get_publish_script()(
-            keys=[keys.stream_key(prefix, message.channel), keys.last_id_key(prefix)],
+            keys=[
+                keys.stream_key(prefix, message.channel),
+                keys.last_id_key(prefix),
+                keys.trimmed_key(prefix, message.channel),
+            ],
             args=[
                 keys.pubsub_channel(prefix, message.channel),
                 message.event,

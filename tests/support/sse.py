@@ -38,6 +38,13 @@ class EventStream:
     _fields: dict[str, str] = field(default_factory=dict)
     _data: list[str] = field(default_factory=list)
 
+    @classmethod
+    def parse(cls, body: bytes) -> EventStream:
+        """Events from bytes already received (complete events only)."""
+        stream = cls(response=httpx.Response(200))
+        stream._feed(body)
+        return stream
+
     async def read_until(self, done: object, timeout: float = 5.0) -> None:
         """Reads until `done(self)` is true; fails the test after `timeout` seconds."""
         assert callable(done)
@@ -54,6 +61,10 @@ class EventStream:
 
     async def read_to_end(self, timeout: float = 5.0) -> None:
         await self.read_until(lambda s: s.ended, timeout)
+
+    async def read_more(self) -> None:
+        """Reads whatever arrives next (at least one chunk, or the end of the stream)."""
+        await self._read_chunk()
 
     async def _read_chunk(self) -> None:
         if self._chunks is None:
@@ -110,3 +121,62 @@ async def open_stream(
         if response.status_code == 200:
             await stream.wait_for_comment("connected", timeout)
         yield stream
+
+
+@dataclass
+class Followed:
+    events: list[Event] = field(default_factory=list)
+    connections: int = 0
+    clean_ends: int = 0
+    errors: int = 0
+    timed_out: bool = False
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.events)} events over {self.connections} connections "
+            f"({self.clean_ends} ended cleanly, {self.errors} broke, timed out: {self.timed_out})"
+        )
+
+
+async def follow(
+    url: str, done: object, timeout: float, last_event_id: str = "", followed: Followed | None = None
+) -> Followed:
+    """Listens as a browser's EventSource does, until `done(events)` holds or `timeout` passes.
+
+    A stream that ends or breaks is reopened after the `retry:` delay with `Last-Event-ID`; any
+    answer but 200 fails the test, because it would stop a real EventSource for good.
+    """
+    assert callable(done)
+    result = followed if followed is not None else Followed()
+    try:
+        async with asyncio.timeout(timeout):
+            await _follow(url, done, last_event_id, result)
+    except TimeoutError:
+        result.timed_out = True
+    return result
+
+
+async def _follow(url: str, done: object, last_event_id: str, result: Followed) -> None:
+    assert callable(done)
+    retry = 1.0
+    while not done(result.events):
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        try:
+            async with (
+                httpx.AsyncClient(timeout=httpx.Timeout(5, read=None)) as client,
+                client.stream("GET", url, headers=headers) as response,
+            ):
+                assert response.status_code == 200, f"an EventSource would give up: {response.status_code}"
+                result.connections += 1
+                stream = EventStream(response, last_event_id=last_event_id)
+                while not stream.ended and not done(result.events):
+                    seen = len(stream.events)
+                    await stream.read_more()
+                    result.events += stream.events[seen:]
+                    last_event_id = stream.last_event_id
+                    retry = (stream.retry or 1000) / 1000
+                result.clean_ends += stream.ended
+        except httpx.TransportError:
+            result.errors += 1
+        if not done(result.events):
+            await asyncio.sleep(retry)

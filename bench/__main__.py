@@ -1,0 +1,101 @@
+"""`python -m bench` (`make bench`): run the scenarios, print the table, write the JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import report
+from .runner import Options, run_scenario
+from .scenarios import SCENARIOS, by_name
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    names = [s.name for s in SCENARIOS]
+    parser.add_argument("--scenario", action="append", choices=names, help="run only this one (repeatable)")
+    parser.add_argument("--direct", action="store_true", help="clients connect to the service, not nginx")
+    parser.add_argument("--quick", action="store_true", help="10x fewer clients, 2 s runs: a smoke test")
+    parser.add_argument("--env", action="append", default=[], metavar="K=V", help="extra SSE_* env")
+    parser.add_argument("--connect-concurrency", type=int, default=256, help="connects in flight at once")
+    parser.add_argument("--max-minutes", type=float, default=10.0, help="budget for all scenarios")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the .jsonl goes")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and say where")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        choices=["service", "client", "publisher"],
+        help="sample this process with py-spy during the run; top self time goes in the results",
+    )
+    parser.add_argument("--profile-native", action="store_true", help="py-spy --native: C frames too")
+    options = parser.parse_args(argv)
+    for pair in options.env:
+        if "=" not in pair or not pair.startswith("SSE_"):
+            parser.error(f"--env {pair!r}: expected SSE_NAME=VALUE")
+    return options
+
+
+def main(argv: list[str]) -> int:
+    args = _parse(argv)
+    scenarios = [by_name(name) for name in args.scenario] if args.scenario else list(SCENARIOS)
+    if args.quick:
+        scenarios = [s.quick() for s in scenarios]
+    run_root = Path(tempfile.mkdtemp(prefix="bench-"))
+    stamp = args.results_dir / time.strftime("%Y%m%dT%H%M%S")
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    options = Options(
+        run_root=run_root,
+        direct=args.direct,
+        sse_env=dict(pair.split("=", 1) for pair in args.env),
+        connect_concurrency=args.connect_concurrency,
+        profile=tuple(args.profile),
+        profile_prefix=stamp,
+        profile_native=args.profile_native,
+    )
+    info = {**report.machine(), "direct": args.direct, "quick": args.quick, "sse_env": options.sse_env}
+    deadline = time.monotonic() + args.max_minutes * 60
+    results = []
+    for scenario in scenarios:
+        left = deadline - time.monotonic()
+        if left < 30:
+            results.append(
+                {**_skipped(scenario.name, scenario.target.describe()), "clients": scenario.clients}
+            )
+            continue
+        print(f"bench: {scenario.name} ({scenario.clients} clients)...", file=sys.stderr, flush=True)
+        results.append(run_scenario(scenario, options, left))
+    print(report.table(results, info))
+    if args.profile:
+        print(report.profiles(results))
+    path = report.write_jsonl(stamp.with_suffix(".jsonl"), info, results)
+    print(f"\nraw results: {path}")
+    errors = [r for r in results if "error" in r]
+    if args.keep_logs or errors:
+        print(f"server and client logs: {run_root}")
+    else:
+        shutil.rmtree(run_root, ignore_errors=True)
+    if errors:
+        return 2
+    return 1 if args.check and not all(r["passed"] for r in results) else 0
+
+
+def _skipped(name: str, target: str) -> dict[str, object]:
+    return {
+        "scenario": name,
+        "kind": "skipped",
+        "target": target,
+        "error": "out of time budget",
+        "passed": False,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,262 @@
+"""One scenario, start to finish: fresh servers, the client and publisher processes, the phases.
+
+Phases, each bounded: connect -> warm-up (publish until every stream has had an event) -> quiesce ->
+memory snapshot -> reset counters -> run (publish, or hold idle) -> drain -> results. Memory per
+connection is the growth of service + nginx RSS over the servers' own baseline before any client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack.processes import StartError
+
+from . import payload, profile
+from .control import Child, ChildError
+from .procstat import cpu_seconds, machine_busy_seconds, rss_kb
+from .scenarios import Scenario
+from .servers import LimitError, Servers, raise_fd_limit
+
+Result = dict[str, Any]
+MEMORY_GROUPS = ("service", "nginx")
+
+
+@dataclass(frozen=True)
+class Options:
+    run_root: Path
+    direct: bool = False
+    sse_env: dict[str, str] = field(default_factory=dict)
+    connect_concurrency: int = 256
+    connect_timeout: float = 30.0
+    reconnect_delay: float = 0.25
+    warmup_timeout: float = 20.0
+    settle_s: float = 1.0
+    # Process groups to sample with py-spy during the run, and where their stacks go.
+    profile: tuple[str, ...] = ()
+    profile_prefix: Path | None = None
+    profile_native: bool = False
+
+
+class CpuWindow:
+    """CPU % of each process group between construction and `stop` (200 % = both of 2 cores)."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self._groups = groups
+        self._start = {name: cpu_seconds(pids) for name, pids in groups.items()}
+        self._start_sys = {name: cpu_seconds(pids, system_only=True) for name, pids in groups.items()}
+        self._machine = machine_busy_seconds()
+        self._t0 = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        """Per group, plus `other`: the machine's busy time none of ours accounts for (noise).
+
+        `<group>:sys` is the kernel's part of a group's time; names with a colon are details that
+        the total and `other` do not count twice.
+        """
+        wall = max(1e-6, time.monotonic() - self._t0)
+        used = {name: (cpu_seconds(pids) - self._start[name]) for name, pids in self._groups.items()}
+        busy = machine_busy_seconds() - self._machine
+        ours = sum(seconds for name, seconds in used.items() if ":" not in name)
+        used["other"] = max(0.0, busy - ours)
+        for name, pids in self._groups.items():
+            if ":" not in name:
+                used[f"{name}:sys"] = cpu_seconds(pids, system_only=True) - self._start_sys[name]
+        return {name: round(100 * seconds / wall, 1) for name, seconds in used.items()}
+
+
+def _rss(groups: dict[str, list[int]], names: Iterable[str]) -> dict[str, int]:
+    return {name: rss_kb(groups[name]) for name in names}
+
+
+async def _peak_rss(groups: dict[str, list[int]], peak: list[int], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], sum(_rss(groups, MEMORY_GROUPS).values()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.25)
+
+
+async def drive(scenario: Scenario, servers: Servers, options: Options, result: Result) -> None:
+    """Fills `result` as it goes, so a scenario stopped by its time limit still reports what it saw."""
+    channels = payload.channel_names(scenario.channels)
+    config = {
+        "host": "127.0.0.1",
+        "port": servers.port,
+        "path_prefix": "/sse/",
+        "channels": channels,
+        "per_channel": scenario.per_channel,
+        "connect_concurrency": options.connect_concurrency,
+        "connect_timeout": options.connect_timeout,
+        "reconnect": scenario.reconnect,
+        "reconnect_delay": options.reconnect_delay,
+    }
+    logs = servers.run_dir
+    client = await Child.start("client", "bench.client", [json.dumps(config)], logs / "client.log")
+    publisher = await Child.start(
+        "publisher", "bench.publisher", [str(servers.redis.port), *channels], logs / "publisher.log"
+    )
+    try:
+        await _phases(scenario, servers, options, result, client, publisher)
+    finally:
+        await client.stop({"cmd": "close"})
+        await publisher.stop({"cmd": "quit"})
+
+
+async def _phases(
+    scenario: Scenario, servers: Servers, options: Options, result: Result, client: Child, publisher: Child
+) -> None:
+    groups = servers.pids()
+    groups["client"] = [client.pid]
+    groups["publisher"] = [publisher.pid]
+    base = _rss(groups, MEMORY_GROUPS)
+    result["rss_base_kb"] = base
+
+    window = CpuWindow(groups)
+    # connect-5k is about connecting, so that is the phase to profile; the others profile the run.
+    profilers = await _start_profiles(scenario, options, groups) if scenario.kind == "connect" else []
+    result.update(await client.ask({"cmd": "connect"}, options.connect_timeout * 2 + 30))
+    result["cpu_connect_pct"] = window.stop()
+    await _finish_profiles(profilers, result)
+
+    started = time.monotonic()
+    published = 0
+    while True:
+        await publisher.ask({"cmd": "warm"}, 10)
+        published += 1
+        await asyncio.sleep(0.25 if published < 4 else 1.0)
+        status = await client.ask({"cmd": "status"}, 10)
+        if not status["warm_missing"] or time.monotonic() - started > options.warmup_timeout:
+            break
+    result["warmup_s"] = round(time.monotonic() - started, 2)
+    result["warmup_missing"] = status["warm_missing"]
+    await client.ask({"cmd": "quiesce", "quiet_s": 0.5, "max_s": 10}, 15)
+    await asyncio.sleep(options.settle_s)
+
+    groups["nginx"] = servers.pids()["nginx"]
+    # Each nginx process on its own too (in the JSON only): one busy worker is a bottleneck that
+    # the sum hides.
+    groups.update({f"nginx:{pid}": [pid] for pid in groups["nginx"]})
+    connected = _rss(groups, MEMORY_GROUPS)
+    alive = (await client.ask({"cmd": "reset"}, 10))["alive"]
+    result["alive_at_start"] = alive
+    result["rss_connected_kb"] = connected
+    if alive:
+        grown = {name: connected[name] - base[name] for name in MEMORY_GROUPS}
+        result["rss_per_conn_kb"] = round(sum(grown.values()) / alive, 2)
+        result["rss_per_conn_kb_by_process"] = {name: round(kb / alive, 2) for name, kb in grown.items()}
+
+    peak = [sum(connected.values())]
+    stop_peak = asyncio.Event()
+    sampler = asyncio.create_task(_peak_rss(groups, peak, stop_peak))
+    window = CpuWindow(groups)
+    profilers = await _start_profiles(scenario, options, groups) if scenario.kind != "connect" else []
+    try:
+        if scenario.kind == "publish":
+            await _publish(scenario, result, client, publisher)
+        else:
+            await asyncio.sleep(scenario.hold)
+            result.update(await client.ask({"cmd": "status"}, 10))
+    finally:
+        result["cpu_run_pct"] = window.stop()
+        stop_peak.set()
+        await sampler
+    await _finish_profiles(profilers, result)
+    result["rss_peak_kb"] = peak[0]
+    if alive:
+        result["rss_peak_per_conn_kb"] = round((peak[0] - sum(base.values())) / alive, 2)
+    log = servers.service_log()
+    result["service_slow_consumer_cutoffs"] = log.count("slow consumer on")
+    result["service_redis_reconnects"] = log.count("redis subscription lost")
+
+
+async def _start_profiles(
+    scenario: Scenario, options: Options, groups: dict[str, list[int]]
+) -> list[tuple[str, Path, asyncio.subprocess.Process]]:
+    started = []
+    # py-spy leaves idle samples out, so a window longer than the phase only costs time.
+    seconds = {"publish": scenario.duration, "idle": scenario.hold, "connect": 6.0}[scenario.kind]
+    for name in options.profile:
+        out = Path(f"{options.profile_prefix}-{scenario.name}-{name}.collapsed")
+        process = await profile.record(groups[name][0], seconds, out, options.profile_native)
+        if process is None:
+            raise ChildError("--profile needs py-spy: pip install py-spy")
+        started.append((name, out, process))
+    return started
+
+
+async def _finish_profiles(
+    profilers: list[tuple[str, Path, asyncio.subprocess.Process]], result: Result
+) -> None:
+    for name, out, process in profilers:
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            continue
+        if out.exists():
+            result.setdefault("profile", {})[name] = {
+                "stacks": str(out),
+                "top_self_pct": profile.top_self(out),
+            }
+
+
+async def _publish(scenario: Scenario, result: Result, client: Child, publisher: Child) -> None:
+    run = await publisher.ask(
+        {"cmd": "run", "rate": scenario.rate, "duration": scenario.duration}, scenario.duration + 30
+    )
+    result.update({k: v for k, v in run.items() if k != "published"})
+    drained = await client.ask(
+        {"cmd": "drain", "published": run["published"], "max_s": scenario.drain, "quiet_s": 3.0},
+        scenario.drain + 15,
+    )
+    result.update(drained)
+    pub_s = max(1e-9, run["pub_s"])
+    result["offered_per_s"] = round(drained["expected"] / pub_s)
+    result["pub_msgs_per_s"] = round(run["published_total"] / pub_s, 1)
+    # Over the publish window, or until the last delivery if that came later: a hub that falls
+    # behind shows as a longer span, never as more than 100 % of what was offered.
+    span = max(pub_s, (drained["last_rx_ns"] - run["t_first_ns"]) / 1e9)
+    if drained["delivered"] and span > 0:
+        result["delivered_per_s"] = round(drained["delivered"] / span)
+        result["delivered_pct"] = round(100 * result["delivered_per_s"] / max(1, result["offered_per_s"]), 1)
+    else:
+        result["delivered_per_s"] = 0
+        result["delivered_pct"] = 0.0
+
+
+def run_scenario(scenario: Scenario, options: Options, budget_s: float) -> Result:
+    """Runs `scenario` on fresh servers within min(its own time limit, `budget_s`); never raises."""
+    result: Result = {
+        "scenario": scenario.name,
+        "kind": scenario.kind,
+        "clients": scenario.clients,
+        "channels": scenario.channels,
+        "rate": scenario.rate,
+        "duration": scenario.duration if scenario.kind == "publish" else scenario.hold,
+        "via": "direct" if options.direct else "nginx",
+        "target": scenario.target.describe(),
+    }
+    limit = max(1.0, min(scenario.time_limit, budget_s))
+    started = time.monotonic()
+    servers = Servers(options.run_root / scenario.name, direct=options.direct, sse_env=options.sse_env)
+    try:
+        raise_fd_limit(scenario.clients + 256)
+        servers.start()
+        asyncio.run(asyncio.wait_for(drive(scenario, servers, options, result), limit))
+    except TimeoutError:
+        result["error"] = f"stopped at its time limit of {limit:.0f}s"
+    except (StartError, ChildError, LimitError, OSError) as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        servers.stop()
+    result["elapsed_s"] = round(time.monotonic() - started, 1)
+    misses = scenario.target.misses(result)
+    result["misses"] = misses
+    result["passed"] = not misses and "error" not in result
+    return result

@@ -1,0 +1,91 @@
+"""No event lost: resume with Last-Event-ID, trimmed history, malformed ids."""
+
+from __future__ import annotations
+
+import httpx
+import redis
+
+from devstack.services import RedisServer, SseService
+from tests.support.publish import ContinuousPublisher, publish
+from tests.support.sse import follow, open_stream
+
+
+async def test_reconnect_with_last_event_id_gets_exactly_the_missed_events_then_live(
+    sse_service: SseService, redis_client: redis.Redis, channel: str
+) -> None:
+    ids = [publish(redis_client, channel, f'{{"n":{n}}}') for n in range(5)]
+    headers = {"Last-Event-ID": f"{channel}/{ids[1]}"}
+    async with open_stream(f"{sse_service.url}/sse/{channel}", headers=headers) as stream:
+        await stream.wait_for_events(3)
+        live = publish(redis_client, channel, '{"n":"live"}')
+        events = await stream.wait_for_events(4)
+    assert [e.id for e in events] == [f"{channel}/{i}" for i in [*ids[2:], live]]
+    assert [e.data for e in events] == ['{"n":2}', '{"n":3}', '{"n":4}', '{"n":"live"}']
+
+
+async def test_one_id_resumes_every_channel_of_a_connection(
+    sse_service: SseService, redis_client: redis.Redis, channel: str
+) -> None:
+    a, b = channel + ".a", channel + ".b"
+    first = publish(redis_client, a, "1")
+    missed = [publish(redis_client, b, "2"), publish(redis_client, a, "3"), publish(redis_client, b, "4")]
+    url = f"{sse_service.url}/sse/?channel={a}&channel={b}&lastEventId={a}/{first}"
+    async with open_stream(url) as stream:
+        events = await stream.wait_for_events(3)
+    assert [(e.channel, e.data) for e in events] == [(b, "2"), (a, "3"), (b, "4")]
+    assert [e.id.rpartition("/")[2] for e in events] == missed
+
+
+async def test_events_published_during_the_replay_arrive_exactly_once(
+    sse_service: SseService, redis_server: RedisServer, redis_client: redis.Redis, channel: str
+) -> None:
+    first = publish(redis_client, channel, '"before"')
+    publisher = ContinuousPublisher(redis_server.port, [channel], count=300, rate=300)
+    publisher.start()
+    # Resume from the first event while the others are still being published, so replay and live overlap.
+    followed = await follow(
+        f"{sse_service.url}/sse/{channel}",
+        lambda events: len(events) >= 300,
+        timeout=10,
+        last_event_id=f"{channel}/{first}",
+    )
+    publisher.join(5)
+    assert [e.id for e in followed.events] == [f"{channel}/{i}" for i in publisher.published[channel]]
+
+
+async def test_position_older_than_retention_gets_a_reset_event(
+    sse_service: SseService, redis_client: redis.Redis, channel: str
+) -> None:
+    first = publish(redis_client, channel, "1")
+    # Retention of 10 events: the publish step trims the stream as it goes.
+    newest = [publish(redis_client, channel, str(n), maxlen=10) for n in range(2, 40)][-1]
+    headers = {"Last-Event-ID": f"{channel}/{first}"}
+    async with open_stream(f"{sse_service.url}/sse/{channel}", headers=headers) as stream:
+        await stream.wait_for_events(1)
+        live = publish(redis_client, channel, '"live"')
+        events = await stream.wait_for_events(2)
+    reset = (
+        f'id: {channel}/{newest}\nevent: reset\ndata: {{"channel":"{channel}","reason":"history trimmed"}}'
+    )
+    assert stream.raw.startswith(b"retry: 3000\n: connected\n\n" + reset.encode() + b"\n\n")
+    assert (events[1].id, events[1].data) == (f"{channel}/{live}", '"live"')
+
+
+async def test_a_malformed_last_event_id_header_is_ignored(
+    sse_service: SseService, redis_client: redis.Redis, channel: str
+) -> None:
+    publish(redis_client, channel, '"old"')
+    headers = {"Last-Event-ID": "something/else/entirely"}
+    async with open_stream(f"{sse_service.url}/sse/{channel}", headers=headers) as stream:
+        assert stream.response.status_code == 200
+        publish(redis_client, channel, '"new"')
+        events = await stream.wait_for_events(1)
+    assert [e.data for e in events] == ['"new"']
+
+
+async def test_a_malformed_last_event_id_parameter_is_a_400(sse_service: SseService, channel: str) -> None:
+    async with httpx.AsyncClient(base_url=sse_service.url) as client:
+        for bad in ["x", f"{channel}/", f"{channel}/12", "no such/1-0", f"{channel}/1-0-0"]:
+            response = await client.get(f"/sse/{channel}", params={"lastEventId": bad})
+            assert response.status_code == 400, bad
+            assert "Invalid lastEventId" in response.text
