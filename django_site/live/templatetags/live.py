@@ -1,0 +1,42 @@
+"""`{% load live %}{% live_stream "public.board" user=True %}`: a page's live updates in one line.
+
+Renders the stream's options as JSON and loads live.js, which opens the stream as `window.live`;
+the page then adds handlers: `live.on("board.item", (data, meta) => ...)`. `user=True` adds the
+logged-in user's private channel `user.<pk>`. A ticket URL and the CSRF token are included when
+any channel is private.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.middleware.csrf import get_token
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.html import format_html, json_script
+from django.utils.safestring import SafeString
+
+from live.permissions import is_public
+
+register = template.Library()
+
+SSE_PATH = "/sse/"  # nginx routes it to the SSE service
+
+
+@register.simple_tag(takes_context=True)
+def live_stream(context: template.Context, *channels: str, user: bool = False) -> SafeString:
+    names = list(channels)
+    request = context.get("request")
+    if user and request is not None and request.user.is_authenticated:
+        names.append(f"user.{request.user.pk}")
+    names = list(dict.fromkeys(names))
+    if not names:
+        return SafeString("")
+    options: dict[str, Any] = {"channels": names, "url": SSE_PATH}
+    if not all(is_public(name) for name in names):
+        options["ticketUrl"] = reverse("live:ticket")
+        options["csrfToken"] = get_token(request) if request is not None else ""
+    return format_html(
+        '{}<script src="{}"></script>', json_script(options, "live-stream"), static("live/live.js")
+    )

@@ -1,0 +1,54 @@
+"""`{% live_stream %}`: the one-line wiring of live.js into a template."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.staticfiles import finders
+from django.template import Context, Template
+from django.test import RequestFactory
+
+pytestmark = pytest.mark.django_db
+
+CONFIG_RE = re.compile(r'<script id="live-stream" type="application/json">(.*?)</script>', re.S)
+
+
+def render(source: str, user: Any) -> str:
+    request = RequestFactory().get("/")
+    request.user = user
+    return Template("{% load live %}" + source).render(Context({"request": request}))
+
+
+def options(html: str) -> dict[str, Any]:
+    match = CONFIG_RE.search(html)
+    assert match, html
+    return dict(json.loads(match.group(1)))
+
+
+def test_public_channels_need_no_ticket() -> None:
+    html = render('{% live_stream "public.board" "public.news" %}', AnonymousUser())
+    assert options(html) == {"channels": ["public.board", "public.news"], "url": "/sse/"}
+    assert '<script src="/static/live/live.js"></script>' in html
+
+
+def test_user_adds_the_private_channel_with_a_ticket_url_and_csrf_token() -> None:
+    alice = get_user_model().objects.create_user("alice")
+    found = options(render('{% live_stream "public.board" user=True %}', alice))
+    assert found["channels"] == ["public.board", f"user.{alice.pk}"]
+    assert found["ticketUrl"] == "/live/ticket"
+    assert found["csrfToken"]
+
+
+def test_user_is_ignored_for_anonymous_visitors() -> None:
+    assert options(render('{% live_stream "public.board" user=True %}', AnonymousUser()))["channels"] == [
+        "public.board"
+    ]
+
+
+def test_the_script_is_a_static_file() -> None:
+    assert finders.find("live/live.js")
