@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.static import serve
@@ -11,6 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("demo.urls")),
     path("live/", include("live.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
 ]
 
 if settings.DEBUG:

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from django.urls import path
 
-from demo import views
+from demo import board, views
 
 app_name = "demo"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("board/", board.board, name="board"),
+    path("board/presence", board.presence, name="presence"),
 ]

@@ -1,4 +1,4 @@
-"""`manage.py create_demo_users`: the demo's users, alice and bob, with the documented demo password.
+"""`manage.py create_demo_users`: the demo's users, alice (staff) and bob, with the documented demo password.
 
 For local stacks and demos only: anyone who has read the README knows the password. devstack runs it
 after `migrate`; the docker entrypoint runs it only when DJANGO_DEMO_USERS=true.
@@ -23,5 +23,7 @@ class Command(BaseCommand):
         for username in DEMO_USERNAMES:
             user, created = users.objects.get_or_create(username=username)
             user.set_password(DEMO_PASSWORD)
+            # alice runs the admin (its broadcast action); bob is an ordinary user.
+            user.is_staff = user.is_superuser = username == "alice"
             user.save()
             self.stdout.write(f"{'created' if created else 'reset'} {username} (id {user.pk})")

@@ -1,0 +1,72 @@
+"""The activity board at `/board/`: post an item, and every open page shows it at once.
+
+Posting saves a BoardItem; its `post_save` publishes it on commit (demo/signals.py). The page's
+live.js stream (`{% live_stream %}`) also carries the user's notifications and admin announcements.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import ClassVar
+
+import redis
+from django import forms
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from demo.models import BoardItem, Notification
+from demo.signals import BOARD_CHANNEL
+from live.presence import subscriber_count
+
+logger = logging.getLogger(__name__)
+SHOWN = 30
+
+
+class BoardItemForm(forms.ModelForm):
+    class Meta:
+        model = BoardItem
+        fields = ("text",)
+        widgets: ClassVar = {
+            "text": forms.TextInput(attrs={"placeholder": "Say something; @bob notifies bob"})
+        }
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def board(request: HttpRequest) -> HttpResponse:
+    form = BoardItemForm(request.POST or None)
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return JsonResponse({"error": "log in to post"}, status=403)
+        if form.is_valid():
+            form.instance.author = request.user
+            item = form.save()
+            if request.accepts("application/json") and not request.accepts("text/html"):
+                return JsonResponse({"id": item.pk})
+            return redirect("demo:board")
+        if request.accepts("application/json") and not request.accepts("text/html"):
+            return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+    notifications = (
+        Notification.objects.filter(recipient=request.user)[:10] if request.user.is_authenticated else []
+    )
+    context = {
+        "form": form,
+        "items": BoardItem.objects.select_related("author")[:SHOWN],
+        "notifications": notifications,
+        "listeners": _listeners(),
+        "board_channel": BOARD_CHANNEL,
+    }
+    return render(request, "demo/board.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+def presence(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"channel": BOARD_CHANNEL, "listeners": _listeners()})
+
+
+def _listeners() -> int | None:
+    try:
+        return subscriber_count(BOARD_CHANNEL)
+    except redis.RedisError:
+        logger.warning("presence unavailable: Redis did not answer")
+        return None
