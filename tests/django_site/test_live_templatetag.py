@@ -52,3 +52,11 @@ def test_user_is_ignored_for_anonymous_visitors() -> None:
 
 def test_the_script_is_a_static_file() -> None:
     assert finders.find("live/live.js")
+
+
+def test_the_stream_starts_from_the_newest_event_so_nothing_published_after_render_is_missed() -> None:
+    from live.publish import publish
+
+    event_id = publish("public.elsewhere", {"n": 1})
+    found = options(render('{% live_stream "public.board" %}', AnonymousUser()))
+    assert found["lastEventId"] == f"public.board/{event_id}"

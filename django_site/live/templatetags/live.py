@@ -8,18 +8,24 @@ any channel is private.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import redis
 from django import template
+from django.conf import settings
 from django.middleware.csrf import get_token
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 
+from live import keys
+from live._redis import get_client
 from live.permissions import is_public
 
 register = template.Library()
+logger = logging.getLogger(__name__)
 
 SSE_PATH = "/sse/"  # nginx routes it to the SSE service
 
@@ -34,9 +40,23 @@ def live_stream(context: template.Context, *channels: str, user: bool = False) -
     if not names:
         return SafeString("")
     options: dict[str, Any] = {"channels": names, "url": SSE_PATH}
+    position = _newest_position()
+    if position:
+        # Events published between this render and the stream's start are replayed, not missed.
+        options["lastEventId"] = f"{names[0]}/{position}"
     if not all(is_public(name) for name in names):
         options["ticketUrl"] = reverse("live:ticket")
         options["csrfToken"] = get_token(request) if request is not None else ""
     return format_html(
         '{}<script src="{}"></script>', json_script(options, "live-stream"), static("live/live.js")
     )
+
+
+def _newest_position() -> str:
+    """The newest event id on any channel, or "" if none or Redis is down (then the stream starts live)."""
+    try:
+        value = get_client().get(keys.last_id_key(settings.SSE_KEY_PREFIX))
+    except redis.RedisError:
+        logger.warning("no start position for the stream: Redis did not answer")
+        return ""
+    return value.decode() if value else ""

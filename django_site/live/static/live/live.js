@@ -39,7 +39,8 @@
       csrfToken = "",
       url = "/sse/",
       share = true,
-      maxRetries = 8,
+      lastEventId = "",
+      maxRetries = 10,
     }) {
       if (!channels || !channels.length) throw new Error("LiveStream: no channels");
       this.channels = [...new Set(channels)];
@@ -49,8 +50,9 @@
       this.maxRetries = maxRetries;
       this.state = "closed";
       this.leader = false;
-      this.lastEventId = "";
+      this.lastEventId = lastEventId; // "<channel>/<position>": resume from there
       this._handlers = new Map();
+      this._types = new Set(["message", "reset"]); // every type some tab listens to
       this._stateHandlers = onState ? [onState] : [];
       this._source = null;
       this._retries = 0;
@@ -215,17 +217,18 @@
       };
       source.onerror = () => {
         if (source !== this._source) return;
-        if (source.readyState !== EventSource.CLOSED) {
-          this._setState("reconnecting"); // the browser retries by itself
-        } else {
-          this._retry(); // refused (401 once a ticket expired or was revoked, 429, 503 ...)
-        }
+        // Reconnect ourselves rather than let the browser do it: its retry would repeat the URL's
+        // stale lastEventId (which the service prefers to the header), and after a refusal (401 once
+        // a ticket expired or was revoked, 429, 503 ...) it gives up for good. A new ticket each time.
+        this._retry();
       };
-      for (const type of ["message", "reset", ...this._handlers.keys()]) this._listen(type);
+      for (const type of [...this._types]) this._listen(type);
     }
 
     _listen(type) {
-      if (!this._source || type === "*" || this._listening.has(type)) return;
+      if (type === "*") return;
+      this._types.add(type);
+      if (!this._source || this._listening.has(type)) return;
       this._listening.add(type);
       this._source.addEventListener(type, (event) => {
         this.lastEventId = event.lastEventId || this.lastEventId;
