@@ -37,11 +37,14 @@ def main() -> int:
     print(
         f"""
   The stack is up (logs in {options.run_dir}/):
+    board    {stack.nginx.url}/board/  (the demo app; {stack.nginx.url}/ is the event console)
+    admin    {stack.nginx.url}/admin/  (alice is staff: the "broadcast" action on board items)
+    metrics  {stack.sse.url}/metrics   (Prometheus, on the SSE service only; nginx does not route it)
     site     {stack.nginx.url}/
     redis    {stack.redis.url}
     sse      {stack.sse.url}/readyz (direct; the public path is {stack.nginx.url}/sse/<channel>)
 
-  Log in as alice or bob, password sse-demo, to publish from the page and see your private channel.
+  Log in as alice or bob, password sse-demo, to post, publish and see your private channel.
 
   Publish an event the open page shows within a second:
     make publish DATA='{{"text": "hello"}}'
