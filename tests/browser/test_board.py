@@ -144,3 +144,55 @@ def test_tabs_of_one_browser_share_one_connection_and_take_over_from_a_closed_le
     second.wait_for_function("window.live.leader === true", timeout=5000)
     publish_item(stack, "after the leader left")
     expect(second.locator("#board li").first).to_contain_text("after the leader left", timeout=2000)
+
+
+def test_a_staff_broadcast_from_the_admin_reaches_every_open_page(
+    stack: Stack, browser: Browser, contexts: list[BrowserContext], artifacts: Path
+) -> None:
+    alice = new_page(browser, contexts)
+    log_in(alice, stack, "alice", "/board/")
+    text = f"maintenance at noon {uuid.uuid4().hex[:6]}"
+    alice.fill("#board-form input[name=text]", text)
+    alice.click("#board-form button[type=submit]")
+    expect(alice.locator("#board li").first).to_contain_text(text, timeout=2000)
+    visitor = new_page(browser, contexts, PHONE)
+    open_board(visitor, stack)
+
+    alice.goto(f"{stack.nginx.url}/admin/demo/boarditem/")
+    alice.locator("#result_list tbody tr").filter(has_text=text).locator(
+        "input[name=_selected_action]"
+    ).check()
+    alice.select_option("select[name=action]", "broadcast")
+    alice.click("button[name=index]")
+    expect(visitor.locator("#announcement")).to_contain_text(text, timeout=2000)
+    visitor.screenshot(path=artifacts / "board-announcement-phone.png", full_page=True)
+
+
+def test_logging_out_elsewhere_closes_the_private_stream_for_good(
+    stack: Stack, browser: Browser, contexts: list[BrowserContext]
+) -> None:
+    bob = new_page(browser, contexts)
+    log_in(bob, stack, "bob", "/board/")
+    open_board(bob, stack)
+    other = bob.context.new_page()
+    other.goto(f"{stack.nginx.url}/")
+    other.click("#account button[type=submit]")
+    # The service closes the revoked stream; live.js asks for a new ticket, is refused, and stops.
+    expect(bob.locator("#state")).to_have_attribute("data-state", "closed", timeout=10000)
+
+
+def test_without_web_locks_tabs_elect_a_leader_with_local_storage(
+    stack: Stack, browser: Browser, contexts: list[BrowserContext]
+) -> None:
+    first = new_page(browser, contexts)
+    first.context.add_init_script("Object.defineProperty(navigator, 'locks', {value: undefined})")
+    open_board(first, stack)
+    second = first.context.new_page()
+    open_board(second, stack)
+    assert [first.evaluate("window.live.leader"), second.evaluate("window.live.leader")] == [True, False]
+    publish_item(stack, "heartbeat-led")
+    expect(second.locator("#board li").first).to_contain_text("heartbeat-led", timeout=2000)
+    first.close()
+    second.wait_for_function("window.live.leader === true", timeout=8000)
+    publish_item(stack, "after the heartbeat stopped")
+    expect(second.locator("#board li").first).to_contain_text("after the heartbeat stopped", timeout=3000)

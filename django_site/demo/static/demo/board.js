@@ -24,7 +24,7 @@
     if (board.querySelector(`li[data-id="${item.id}"]`)) return;
     const row = el("li", "fresh");
     row.dataset.id = item.id;
-    const time = el("time", "", new Date(item.created).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+    const time = el("time", "", new Date(item.created).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false }));
     time.dateTime = item.created;
     row.append(el("span", "author", item.author), el("span", "text", item.text), time);
     board.prepend(row);
@@ -46,7 +46,7 @@
 
   window.live.on("announcement", (message) => {
     const banner = document.getElementById("announcement");
-    banner.textContent = `📣 ${message.text} (${message.by})`;
+    banner.textContent = `Announcement: ${message.text} (${message.by})`;
     banner.hidden = false;
   });
 
