@@ -114,21 +114,23 @@ async def stream(request: Request) -> Response | ASGIApp:
 
 
 def resume_position(request: Request) -> StreamId | None:
-    """Where a reconnecting client left off: the `lastEventId` parameter, else the header.
+    """Where a reconnecting client left off: the `Last-Event-ID` header, else `lastEventId`.
 
-    A malformed parameter is the caller's mistake (400). A malformed header is ignored: browsers send
-    it by themselves, and an error status would stop their EventSource for good.
+    The header wins: a browser reconnecting by itself resends the URL it first opened, stale
+    `lastEventId` included, with the newest id it saw in the header. A malformed header is ignored
+    (browsers send it unasked, and an error status would stop their EventSource for good); a
+    malformed parameter is the caller's mistake (400).
     """
+    header = request.headers.get("last-event-id")
+    if header:
+        try:
+            return parse_position(header)
+        except PositionError as exc:
+            client = request.client.host if request.client else "-"
+            logger.info("ignoring Last-Event-ID from %s: %s", client, exc)
     if "lastEventId" in request.query_params:
         return parse_position(request.query_params["lastEventId"])
-    header = request.headers.get("last-event-id")
-    if not header:
-        return None
-    try:
-        return parse_position(header)
-    except PositionError as exc:
-        logger.info("ignoring Last-Event-ID from %s: %s", request.client.host if request.client else "-", exc)
-        return None
+    return None
 
 
 async def liveness(request: Request) -> Response:

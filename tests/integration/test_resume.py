@@ -89,3 +89,15 @@ async def test_a_malformed_last_event_id_parameter_is_a_400(sse_service: SseServ
             response = await client.get(f"/sse/{channel}", params={"lastEventId": bad})
             assert response.status_code == 400, bad
             assert "Invalid lastEventId" in response.text
+
+
+async def test_the_header_wins_over_a_stale_last_event_id_parameter(
+    sse_service: SseService, redis_client: redis.Redis, channel: str
+) -> None:
+    """Regression: a browser's own reconnect resends the first URL (stale `lastEventId`) with the
+    newest id in the header; preferring the parameter replayed events the page already had."""
+    ids = [publish(redis_client, channel, str(n)) for n in range(4)]
+    url = f"{sse_service.url}/sse/{channel}?lastEventId={channel}/{ids[0]}"
+    async with open_stream(url, headers={"Last-Event-ID": f"{channel}/{ids[2]}"}) as stream:
+        events = await stream.wait_for_events(1)
+    assert [e.data for e in events] == ["3"]
