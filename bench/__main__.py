@@ -21,6 +21,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     names = [s.name for s in SCENARIOS]
     parser.add_argument("--scenario", action="append", choices=names, help="run only this one (repeatable)")
     parser.add_argument("--direct", action="store_true", help="clients connect to the service, not nginx")
+    parser.add_argument(
+        "--upstream",
+        choices=["unix", "tcp"],
+        default="unix",
+        help="how nginx reaches the service: a Unix socket (devstack's local default), or TCP (compose's)",
+    )
     parser.add_argument("--quick", action="store_true", help="10x fewer clients, 2 s runs: a smoke test")
     parser.add_argument("--env", action="append", default=[], metavar="K=V", help="extra SSE_* env")
     parser.add_argument("--connect-concurrency", type=int, default=256, help="connects in flight at once")
@@ -55,12 +61,19 @@ def main(argv: list[str]) -> int:
         run_root=run_root,
         direct=args.direct,
         sse_env=dict(pair.split("=", 1) for pair in args.env),
+        unix_upstream=args.upstream == "unix",
         connect_concurrency=args.connect_concurrency,
         profile=tuple(args.profile),
         profile_prefix=stamp,
         profile_native=args.profile_native,
     )
-    info = {**report.machine(), "direct": args.direct, "quick": args.quick, "sse_env": options.sse_env}
+    info = {
+        **report.machine(),
+        "direct": args.direct,
+        "upstream": "-" if args.direct else args.upstream,
+        "quick": args.quick,
+        "sse_env": options.sse_env,
+    }
     deadline = time.monotonic() + args.max_minutes * 60
     results = []
     for scenario in scenarios:

@@ -64,10 +64,21 @@ def cpu_seconds(pids: Iterable[int], system_only: bool = False) -> float:
     return ticks / _TICKS
 
 
+def _machine_fields() -> list[int]:
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:]]
+
+
 def machine_busy_seconds() -> float:
     """CPU time the whole machine spent not idle, over all cores: shows load that is not ours."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
+    fields = _machine_fields()
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     # guest time is already counted in user time
     return (sum(fields[:8]) - idle) / _TICKS
+
+
+def machine_irq_seconds() -> float:
+    """The machine's interrupt and softirq time: on loopback, mostly the TCP stack delivering our
+    own packets, which the kernel charges to no process (so it lands in `other`)."""
+    fields = _machine_fields()
+    return (fields[5] + fields[6]) / _TICKS

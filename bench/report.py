@@ -99,6 +99,8 @@ def table(results: Sequence[Result], info: dict[str, Any]) -> str:
         ).rstrip()
 
     via = "direct to the service (no nginx)" if info.get("direct") else "through nginx"
+    if not info.get("direct") and info.get("upstream"):
+        via += f" (upstream over {'a Unix socket' if info['upstream'] == 'unix' else 'TCP'})"
     out = [
         f"Fan-out benchmark, {via}, loopback; {info['cpus']} vCPU {info['cpu_model']}, "
         f"Python {info['python']}, git {info['git'] or '-'}"

@@ -39,6 +39,8 @@ class Servers:
     run_dir: Path
     direct: bool = False
     sse_env: dict[str, str] = field(default_factory=dict)
+    # nginx reaches the service over a Unix socket instead of loopback TCP (not with `direct`).
+    unix_upstream: bool = False
     redis: RedisServer = field(init=False)
     sse: SseService = field(init=False)
     nginx: Nginx | None = field(init=False, default=None)
@@ -46,8 +48,9 @@ class Servers:
     def start(self) -> Servers:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.redis = RedisServer(self.run_dir, free_port())
+        uds = self.run_dir / "sse.sock" if self.unix_upstream and not self.direct else None
         self.sse = SseService(
-            self.run_dir, self.redis.url, free_port(), env={**BENCH_SSE_ENV, **self.sse_env}
+            self.run_dir, self.redis.url, free_port(), env={**BENCH_SSE_ENV, **self.sse_env}, uds=uds
         )
         try:
             self.redis.start()
@@ -58,7 +61,7 @@ class Servers:
                 self.nginx = Nginx(
                     self.run_dir,
                     free_port(),
-                    sse_upstream=f"127.0.0.1:{self.sse.port}",
+                    sse_upstream=self.sse.upstream,
                     # Nothing listens there: the benchmark never asks for a Django page.
                     django_upstream=f"127.0.0.1:{free_port()}",
                     static_root=static,
