@@ -6,6 +6,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cluster import RedisCluster
 from .processes import Process, free_port
 from .services import DjangoSite, Nginx, RedisServer, SseService
 
@@ -19,28 +20,69 @@ class Stack:
     # (README, Performance; `make bench` does). Off by default while callers use `sse.url` as an HTTP
     # URL (the browser tests, `make run`'s banner): a Unix socket has none.
     sse_unix_socket: bool = False
-    redis: RedisServer = field(init=False)
-    sse: SseService = field(init=False)
+    # How many SSE services nginx balances over ("sse", "sse-2", ...), to test what needs more than one.
+    sse_replicas: int = 1
+    # A Redis Cluster instead of one redis-server; the services get its nodes in their env.
+    redis_cluster: bool = False
+    redis_server: RedisServer | None = field(init=False)
+    cluster: RedisCluster | None = field(init=False)
+    sse_services: list[SseService] = field(init=False)
     django: DjangoSite = field(init=False)
     nginx: Nginx = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.sse_replicas < 1:
+            raise ValueError(f"sse_replicas must be at least 1, not {self.sse_replicas}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.redis = RedisServer(self.run_dir, free_port())
-        uds = _socket_path(self.run_dir, "sse.sock") if self.sse_unix_socket else None
-        self.sse = SseService(self.run_dir, self.redis.url, free_port(), env=self.sse_env, uds=uds)
-        self.django = DjangoSite(self.run_dir, self.redis.url, free_port())
+        sse_env, django_env = dict(self.sse_env), {}
+        taken: set[int] = set()
+        if self.redis_cluster:
+            self.redis_server, self.cluster = None, RedisCluster(self.run_dir)
+            taken |= self.cluster.reserved_ports
+            # The services still require a Redis URL: one node's, on db 0, the only one a cluster has.
+            redis_url = f"redis://127.0.0.1:{self.cluster.ports[0]}/0"
+            sse_env = {"SSE_REDIS_CLUSTER_NODES": self.cluster.startup_nodes, **sse_env}
+            django_env = {"REDIS_CLUSTER_NODES": self.cluster.startup_nodes}
+        else:
+            self.redis_server, self.cluster = RedisServer(self.run_dir, _free_port(taken)), None
+            redis_url = self.redis_server.url
+        self.sse_services = []
+        for index in range(1, self.sse_replicas + 1):
+            name = "sse" if index == 1 else f"sse-{index}"
+            uds = _socket_path(self.run_dir, f"{name}.sock") if self.sse_unix_socket else None
+            service = SseService(
+                self.run_dir, redis_url, _free_port(taken), env=dict(sse_env), name=name, uds=uds
+            )
+            self.sse_services.append(service)
+        self.django = DjangoSite(self.run_dir, redis_url, _free_port(taken), overrides=django_env)
         self.nginx = Nginx(
             self.run_dir,
-            self.port or free_port(),
-            sse_upstream=self.sse.upstream,
+            self.port or _free_port(taken),
+            sse_upstream=",".join(service.upstream for service in self.sse_services),
             django_upstream=f"127.0.0.1:{self.django.port}",
             static_root=self.django.static_root,
         )
 
+    @property
+    def redis(self) -> RedisServer:
+        """The single redis-server; a stack on a Redis Cluster has none (see `cluster`)."""
+        if self.redis_server is None:
+            raise RuntimeError("this stack runs a Redis Cluster, not one redis-server: use `stack.cluster`")
+        return self.redis_server
+
+    @property
+    def sse(self) -> SseService:
+        """The first SSE service, the only one unless `sse_replicas` asked for more."""
+        return self.sse_services[0]
+
+    def _parts(self) -> list[RedisServer | RedisCluster | SseService | DjangoSite | Nginx]:
+        """In start order."""
+        store = self.cluster if self.cluster is not None else self.redis
+        return [store, *self.sse_services, self.django, self.nginx]
+
     def start(self) -> Stack:
         try:
-            for part in (self.redis, self.sse, self.django, self.nginx):
+            for part in self._parts():
                 part.start()
         except BaseException:
             self.stop()
@@ -48,12 +90,22 @@ class Stack:
         return self
 
     def processes(self) -> list[Process]:
-        parts = (self.redis, self.sse, self.django, self.nginx)
-        return [part.process for part in parts if part.process is not None]
+        nodes = list(self.cluster.nodes.values()) if self.cluster is not None else []
+        parts = (self.redis_server, *self.sse_services, self.django, self.nginx)
+        return nodes + [part.process for part in parts if part is not None and part.process is not None]
 
     def stop(self) -> None:
-        for part in (self.nginx, self.django, self.sse, self.redis):
+        for part in reversed(self._parts()):
             part.stop()
+
+
+def _free_port(taken: set[int]) -> int:
+    """A free port not in `taken` (handed out, or reserved by a cluster, but not bound yet); now taken too."""
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    taken.add(port)
+    return port
 
 
 def _socket_path(run_dir: Path, name: str) -> Path:
