@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ _PACKAGES = {
     "awk": "mawk",
     "unshare": "util-linux",
     "mount": "mount",
+    "redis-server": "redis-server",
+    "redis-cli": "redis-tools",
 }
 
 Compose = Callable[..., subprocess.CompletedProcess[str]]
@@ -61,14 +63,20 @@ def template_vars() -> set[str]:
 
 @pytest.fixture
 def compose(tmp_path: Path) -> Compose:
-    """Run docker-compose with a clean env and an env file (empty unless given, so .env is ignored)."""
+    """Run docker-compose with a clean env and an env file (empty unless given, so .env is ignored).
+
+    `files` are the compose files, in order (docker-compose.yml alone unless given).
+    """
     exe = _require("docker-compose")
 
-    def run(*args: str, env_file: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, env_file: Mapping[str, str] | None = None, files: Sequence[Path] = (COMPOSE_FILE,)
+    ) -> subprocess.CompletedProcess[str]:
         path = tmp_path / "compose.env"
         path.write_text("".join(f"{k}={v}\n" for k, v in (env_file or {}).items()))
+        file_args = [arg for file in files for arg in ("-f", str(file))]
         return subprocess.run(
-            [exe, "-f", str(COMPOSE_FILE), "--env-file", str(path), *args],
+            [exe, *file_args, "--env-file", str(path), *args],
             env=_clean_env(),
             cwd=tmp_path,
             capture_output=True,
@@ -95,8 +103,10 @@ def _yaml_to_json(text: str) -> Any:
 def compose_config(compose: Compose) -> Callable[..., dict[str, Any]]:
     """The resolved compose file as data (`docker-compose config`), `$$` unescaped in environments."""
 
-    def load(env_file: Mapping[str, str] | None = None) -> dict[str, Any]:
-        result = compose("config", env_file=env_file)
+    def load(
+        env_file: Mapping[str, str] | None = None, files: Sequence[Path] = (COMPOSE_FILE,)
+    ) -> dict[str, Any]:
+        result = compose("config", env_file=env_file, files=files)
         assert result.returncode == 0, result.stderr
         config: dict[str, Any] = _yaml_to_json(result.stdout)
         for service in config["services"].values():

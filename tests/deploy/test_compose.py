@@ -359,10 +359,14 @@ def test_local_rendered_config_passes_nginx_t(
 
 
 def test_env_example_lists_exactly_the_variables_compose_reads(compose_config: Config) -> None:
-    interpolated = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", (REPO / "docker-compose.yml").read_text()))
+    """Those of docker-compose.yml and of its Redis Cluster override (docker-compose.cluster.yml)."""
+    files = (REPO / "docker-compose.yml", REPO / "docker-compose.cluster.yml")
+    interpolated = {
+        name for file in files for name in re.findall(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)", file.read_text())
+    }
     passed_through = {
         name
-        for service in compose_config()["services"].values()
+        for service in compose_config(files=files)["services"].values()
         for name, value in service["environment"].items()
         if value is None
     }

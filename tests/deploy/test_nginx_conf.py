@@ -258,3 +258,88 @@ def test_oversized_request_lines_and_headers_stop_at_nginx(proxy: Proxy) -> None
         big_body = client.post("/", content=b"x" * (1024 * 1024 + 1))
     assert (long_url.status_code, big_header.status_code, big_body.status_code) == (414, 400, 413)
     assert proxy.forwarded() == []
+
+
+class _Replica(socketserver.ThreadingTCPServer):
+    """An SSE replica on a TCP address that answers at once and counts what it served."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _ReplicaHandler)
+        self.served = 0
+
+
+class _ReplicaHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Replica
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.served += 1
+        body = b"data: hello\n\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_sse_is_balanced_over_every_address_the_upstream_name_resolves_to(
+    tmp_path: Path, render: Callable[..., Path], require: Callable[[str], str]
+) -> None:
+    """As compose's `--scale sse=2`: `sse` resolves to two replicas (here in /etc/hosts, in compose from
+    Docker's DNS) when nginx starts, and nginx takes turns between them."""
+    nginx, unshare = require("nginx"), require("unshare")
+    require("mount")
+    assert os.geteuid() == 0, "run as root: this test needs unshare --mount and mount --bind"
+    addresses = ("127.0.0.2", "127.0.0.3")
+    replicas: list[_Replica] = []
+    for address in addresses:
+        # The same port on each address, as every replica of a compose service listens alike.
+        replica = _Replica((address, replicas[0].server_address[1] if replicas else 0))
+        threading.Thread(target=replica.serve_forever, daemon=True).start()
+        replicas.append(replica)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    listen = _free_port()
+    conf = render(
+        {
+            "NGINX_LISTEN": f"127.0.0.1:{listen}",
+            "NGINX_USER": pwd.getpwuid(os.geteuid()).pw_name,
+            "NGINX_RUN_DIR": str(run_dir),
+            "NGINX_STATIC_ROOT": str(tmp_path / "static"),
+            "SSE_UPSTREAM": f"sse:{replicas[0].server_address[1]}",
+            "DJANGO_UPSTREAM": f"unix:{tmp_path / 'django.sock'}",
+        },
+        tmp_path / "nginx.conf",
+    )
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n" + "".join(f"{a} sse\n" for a in addresses))
+    script = 'mount --bind "$1" /etc/hosts && exec "$2" -c "$3" -g "daemon off;"'
+    arguments = [str(hosts), nginx, str(conf)]
+    log = tmp_path / "nginx.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [unshare, "--mount", "--propagation", "private", "sh", "-c", script, "sh", *arguments],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_port(listen, process, log)
+        # One client connection, so one worker, whose round robin alternates between the two.
+        with httpx.Client(base_url=f"http://127.0.0.1:{listen}", timeout=5) as client:
+            for _ in range(10):
+                response = client.get("/sse/?channel=public.demo")
+                assert (response.status_code, response.text) == (200, "data: hello\n\n")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+        for replica in replicas:
+            replica.shutdown()
+            replica.server_close()
+    assert [r.served for r in replicas] == [5, 5]
+    for address in addresses:
+        assert f"upstream={address}:" in log.read_text()
