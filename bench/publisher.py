@@ -32,12 +32,12 @@ class Publisher:
         self._client = redis.Redis(port=port, socket_timeout=10)
         self._script = self._client.register_script(LUA.read_text())
         self._channels = channels
-        self._keys = [[f"{KEY_PREFIX}:{{{c}}}:events", f"{KEY_PREFIX}:last-id"] for c in channels]
+        self._keys = [[f"{KEY_PREFIX}:{{{c}}}:events", f"{KEY_PREFIX}:{{{c}}}:trimmed"] for c in channels]
         self._pubsub = [f"{KEY_PREFIX}:{{{c}}}" for c in channels]
 
     def publish(self, index: int, seq: int) -> None:
         data = payload.encode(time.time_ns(), seq)
-        self._script(keys=self._keys[index], args=[self._pubsub[index], "", data, STREAM_MAXLEN])
+        self._script(keys=self._keys[index], args=[self._pubsub[index], "", data, STREAM_MAXLEN, "PUBLISH"])
 
     def warm(self) -> Message:
         for index in range(len(self._channels)):

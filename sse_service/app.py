@@ -20,7 +20,8 @@ from .gate import Gate
 from .hub import Hub
 from .metrics import metrics, metrics_registry
 from .presence import report_presence
-from .protocol import PositionError, RedisNames, StreamId, is_valid_channel, parse_position
+from .protocol import PositionError, Positions, RedisNames, is_valid_channel, parse_positions
+from .redis_clients import CommandClient, command_client, topology
 from .response import HubEventSourceResponse, expose_server_send
 from .revocation import Revocations
 from .settings import Settings, SettingsError
@@ -39,9 +40,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        client = command_client(settings)
         revocations = Revocations(settings.key_prefix)
-        hub = Hub(settings, client, control=revocations)
+        hub = Hub(settings, client, topology(settings, client), control=revocations)
         gate = Gate(settings, client, revocations)
         names = RedisNames(settings.key_prefix)
         tasks = [
@@ -113,7 +114,7 @@ async def stream(request: Request) -> Response | ASGIApp:
     return admission.guard(response)
 
 
-def resume_position(request: Request) -> StreamId | None:
+def resume_position(request: Request) -> Positions | None:
     """Where a reconnecting client left off: the `Last-Event-ID` header, else `lastEventId`.
 
     The header wins: a browser reconnecting by itself resends the URL it first opened, stale
@@ -124,12 +125,12 @@ def resume_position(request: Request) -> StreamId | None:
     header = request.headers.get("last-event-id")
     if header:
         try:
-            return parse_position(header)
+            return parse_positions(header)
         except PositionError as exc:
             client = request.client.host if request.client else "-"
             logger.info("ignoring Last-Event-ID from %s: %s", client, exc)
     if "lastEventId" in request.query_params:
-        return parse_position(request.query_params["lastEventId"])
+        return parse_positions(request.query_params["lastEventId"])
     return None
 
 
@@ -140,7 +141,7 @@ async def liveness(request: Request) -> Response:
 async def readiness(request: Request) -> Response:
     """Ready when both the subscription and a command round trip to Redis work."""
     hub: Hub = request.state.hub
-    client: redis.Redis = request.state.redis
+    client: CommandClient = request.state.redis
     if not hub.connected:
         return PlainTextResponse("redis subscription down\n", 503)
     try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 
 from .exceptions import Refused
+from .redis_clients import CommandClient
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ def ticket_from(query: Mapping[str, str], cookies: Mapping[str, str]) -> str | N
     return query.get(TICKET_PARAM) or cookies.get(TICKET_COOKIE) or None
 
 
-async def check_ticket(client: redis.Redis, prefix: str, token: str | None, private: Sequence[str]) -> Grant:
+async def check_ticket(
+    client: CommandClient, prefix: str, token: str | None, private: Sequence[str]
+) -> Grant:
     """Returns the grant for `token`, or raises Refused: 401 without a valid ticket, 403 for a channel
     the ticket does not list, 503 when Redis cannot be asked."""
     if not token:

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis.asyncio as redis
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from .auth import Grant, check_ticket, is_public, ticket_from
 from .limits import ConnectionLimits, Slot, client_address
+from .redis_clients import CommandClient
 from .response import HubEventSourceResponse
 from .revocation import Revocations
 from .settings import Settings
 
 
 class Gate:
-    def __init__(self, settings: Settings, client: redis.Redis, revocations: Revocations) -> None:
+    def __init__(self, settings: Settings, client: CommandClient, revocations: Revocations) -> None:
         self._settings = settings
         self._client = client
         self._revocations = revocations

@@ -1,13 +1,12 @@
-"""The fan-out: one Redis pub/sub connection per process, shared by every SSE connection in it.
+"""The fan-out: one Redis subscription per process (one per node on a cluster), shared by every client.
 
 Where the cost is. Measured on 2 vCPUs, the expensive part of fanning one message out to thousands of
 browsers is waking a task per connection per message (an `asyncio.Queue` per client), not Python
 itself. So nothing here wakes a task per connection:
 
-- One reader task owns the pub/sub connection. It reads every reply Redis has already delivered into
-  one batch (a read that would have to wait ends the batch: see `_eager`), encodes each message into
-  its SSE frame once, joins a batch's frames per connection, and writes them to each connection's
-  ASGI `send` from this very task (`Subscriber.push`).
+- Each node's `Link` reads every reply Redis has already delivered into one batch. The hub encodes
+  each message into its SSE frame once, joins a batch's frames per connection, and writes them to
+  each connection's ASGI `send` from the reader's own task (`Subscriber.push`).
 - Back-pressure: a connection whose socket has paused writing is parked behind a task of its own
   with a bounded backlog and, past that bound, is disconnected (it reconnects and resumes). The hub
   itself never waits for a client.
@@ -16,32 +15,30 @@ A channel is subscribed in Redis when its first listener arrives and unsubscribe
 leaves, so a process receives only what its clients listen to. `attach` returns once Redis has
 confirmed the subscription, so a stream that has started receives everything published after.
 
-The connection is redis-py's low-level `Connection`, not `PubSub`: `PubSub` reconnects and
-resubscribes by itself, silently, and whatever was published meanwhile is gone. Here every
-disconnect is seen, logged and counted; the hub reconnects with backoff, resubscribes, and fills the
-gap from the streams (`history`): it remembers the newest id it delivered (ids are ordered across all
-channels), holds live messages back while it reads what came after that id, delivers that, then the
-held messages, dropping any id it has already delivered. Clients stay connected throughout.
+Nothing is lost when a subscription breaks. The hub remembers, per channel, the newest id it
+delivered (`_delivered`; read from the channel's stream once its subscription is confirmed). When a link
+reconnects, or on a cluster a channel's slot moves to another node (Redis sends `sunsubscribe`) or
+its master fails over, the channel is subscribed again, its live messages are held back while what
+came after `_delivered` is read from its stream, that is delivered, then the held messages, dropping
+any id already delivered. Clients stay connected throughout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-import redis.asyncio as redis
 from prometheus_client import Histogram
-from redis.asyncio.connection import Connection, ConnectionPool
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from ._eager import EagerCoroutine
-from .history import History, read_history
-from .protocol import EnvelopeError, RedisNames, StreamId, encode_frame, parse_envelope, parse_stream_id
+from .history import History, newest_positions, read_history
+from .link import Link, Replies
+from .protocol import EnvelopeError, Positions, RedisNames, encode_frame, parse_envelope, parse_stream_id
+from .redis_clients import CommandClient, Topology
 from .settings import Settings
 from .subscriber import Subscriber
 
@@ -49,9 +46,10 @@ logger = logging.getLogger(__name__)
 
 _RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
-
 # Publish-to-send latency buckets, in seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+Runs = list[tuple[str, list[bytes]]]
 
 
 @dataclass(slots=True)
@@ -81,23 +79,30 @@ class ControlListener(Protocol):
 
 class Hub:
     def __init__(
-        self, settings: Settings, commands: redis.Redis, control: ControlListener | None = None
+        self,
+        settings: Settings,
+        commands: CommandClient,
+        topology: Topology,
+        control: ControlListener | None = None,
     ) -> None:
         self._settings = settings
         # A separate, ordinary client: a subscribed connection cannot run commands.
         self._commands = commands
+        self._topology = topology
         self._control = control
         self._names = RedisNames(settings.key_prefix)
         self._listeners: dict[str, set[Subscriber]] = {}
-        self._confirmed: set[bytes] = set()
-        self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
-        self._connection: Connection | None = None
-        self._write_lock = asyncio.Lock()
-        self._last_reply = 0.0
-        # The newest id delivered; None until the first connection tells where "now" is.
-        self._watermark: StreamId | None = None
-        # Batches held back while a gap is being filled; None when delivering live.
-        self._held: list[list[Any]] | None = None
+        self._links: dict[str, Link] = {}
+        self._placed: dict[bytes, Link] = {}
+        self._ready = False
+        # Per channel: the newest id delivered to its listeners.
+        self._delivered: Positions = {}
+        # Channels whose subscription broke or moved: filled from their streams once subscribed again,
+        # their live messages held back until then.
+        self._stale: set[str] = set()
+        # Live messages held back, per channel, while its gap is filled or its start position read.
+        self._held: dict[str, list[bytes]] = {}
+        self._starts: dict[str, asyncio.Task[None]] = {}
         self.stats = HubStats()
         self.latency = Histogram(
             "sse_publish_to_send_seconds",
@@ -108,7 +113,7 @@ class Hub:
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None
+        return self._ready and all(link.connected for link in self._links.values())
 
     @property
     def channel_count(self) -> int:
@@ -117,32 +122,60 @@ class Hub:
     def listener_counts(self) -> dict[str, int]:
         return {channel: len(listeners) for channel, listeners in self._listeners.items()}
 
-    async def attach(self, subscriber: Subscriber) -> None:
-        """Registers `subscriber`; returns once Redis confirms its channels (or is unreachable)."""
+    async def attach(self, subscriber: Subscriber) -> Positions:
+        """Registers `subscriber`; returns once Redis confirms its channels (or is unreachable).
+
+        Returns, per channel whose position is known, the newest id delivered before the subscriber
+        could receive anything: where a connection that did not ask to resume starts.
+        """
         self.stats.connections += 1
         new_channels = []
         for channel in subscriber.channels:
             listeners = self._listeners.setdefault(channel, set())
             if not listeners:
-                new_channels.append(self._names.pubsub_channel(channel))
+                new_channels.append(channel)
             listeners.add(subscriber)
-        if self._connection is None:
-            return
-        waiters = [
-            w for channel in subscriber.channels for w in self._waiting(self._names.pubsub_channel(channel))
-        ]
         if new_channels:
-            await self._command(b"SUBSCRIBE", *new_channels)
-        if waiters:
-            await asyncio.wait(waiters)
+            start = asyncio.get_running_loop().create_task(self._start(new_channels))
+            for channel in new_channels:
+                self._starts[channel] = start
+        starts = {self._starts[c] for c in subscriber.channels if c in self._starts}
+        if starts:
+            await asyncio.wait(starts)
+        return {c: self._delivered[c] for c in subscriber.channels if c in self._delivered}
 
-    def _waiting(self, pubsub_channel: bytes) -> list[asyncio.Future[None]]:
-        """A future for Redis's confirmation of `pubsub_channel`, or none if already confirmed."""
-        if pubsub_channel in self._confirmed:
-            return []
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(pubsub_channel, []).append(waiter)
-        return [waiter]
+    async def _start(self, channels: list[str]) -> None:
+        """Subscribes new channels, then learns where each stands; their messages wait meanwhile."""
+        try:
+            for channel in channels:
+                self._held[channel] = []
+            pubsub_channels = [self._names.pubsub_channel(c) for c in channels]
+            self._place(pubsub_channels)
+            waiters = []
+            for pubsub_channel in pubsub_channels:
+                link = self._placed.get(pubsub_channel)
+                if link is not None:
+                    waiters += link.waiting([pubsub_channel])
+            if waiters:
+                await asyncio.wait(waiters)
+            try:
+                positions = await newest_positions(self._commands, self._names, channels)
+            except (RedisError, OSError) as exc:
+                logger.warning("no start position for %s (%s): they start live", ",".join(channels), exc)
+                positions = {}
+            runs: Runs = []
+            for channel in channels:
+                if channel not in self._listeners:
+                    continue
+                if channel in positions:
+                    self._delivered[channel] = positions[channel]
+                if channel not in self._stale:  # else its gap fill delivers what is held
+                    for payload in self._held.pop(channel, ()):
+                        self._frame_into(runs, channel, payload)
+            self._fan_out(runs)
+        finally:
+            for channel in channels:
+                self._starts.pop(channel, None)
 
     def detach(self, subscriber: Subscriber) -> None:
         self.stats.connections -= 1
@@ -154,190 +187,229 @@ class Hub:
             listeners.discard(subscriber)
             if not listeners:
                 del self._listeners[channel]
+                self._delivered.pop(channel, None)
+                self._held.pop(channel, None)
+                self._stale.discard(channel)
                 gone.append(self._names.pubsub_channel(channel))
-        if gone and self._connection is not None:
-            self._confirmed.difference_update(gone)
-            asyncio.get_running_loop().create_task(self._command(b"UNSUBSCRIBE", *gone))
+        for pubsub_channel in gone:
+            link = self._placed.pop(pubsub_channel, None)
+            if link is not None:
+                link.remove([pubsub_channel])
 
     def close_all(self, reason: str) -> None:
         for listeners in list(self._listeners.values()):
             for subscriber in list(listeners):
                 subscriber.close(reason)
 
+    async def read_history(self, positions: Positions) -> History:
+        return await read_history(self._commands, self._names, positions)
+
     async def run(self) -> None:
-        """Keeps the subscription alive for the life of the process."""
+        """Learns where channels live, then keeps every channel subscribed for the life of the process."""
+        await self._refresh_topology()
+        self._ready = True
+        self._place(self._wanted())
+        await asyncio.Event().wait()
+
+    def _wanted(self) -> list[bytes]:
+        channels = [self._names.pubsub_channel(channel) for channel in self._listeners]
+        return channels + ([self._control.channel] if self._control is not None else [])
+
+    async def _refresh_topology(self) -> None:
         failures = 0
         while True:
             try:
-                connection = await self._connect()
+                await self._topology.refresh()
+                return
             except (RedisError, OSError) as exc:
                 delay = _RECONNECT_DELAYS[min(failures, len(_RECONNECT_DELAYS) - 1)]
                 failures += 1
                 logger.warning("redis unreachable (%s), retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
+
+    def _place(self, pubsub_channels: Iterable[bytes]) -> None:
+        """Subscribes each channel on the link of the node that owns it, starting that link if new."""
+        if not self._ready:
+            return  # `run` places everything once it knows where channels live
+        for pubsub_channel in pubsub_channels:
+            try:
+                node = self._topology.node_of(pubsub_channel)
+            except RedisError as exc:  # a slot without an owner, mid-failover: retried by keepalive
+                logger.warning("no redis node for %r yet: %s", pubsub_channel, exc)
+                continue
+            link = self._links.get(node)
+            if link is None:
+                link = self._links[node] = Link(node, self._topology.sharded)
+                asyncio.get_running_loop().create_task(self._keep(link))
+            self._placed[pubsub_channel] = link
+            link.add([pubsub_channel])
+            channel = self._channel_of(pubsub_channel)
+            if channel is not None and channel in self._stale and link.connected:
+                asyncio.get_running_loop().create_task(self._fill_gap(link, [channel]))
+
+    async def _keep(self, link: Link) -> None:
+        """Keeps one node's link open while it has channels; each reconnect fills the gap."""
+        failures = 0
+        while link.wanted:
+            try:
+                await link.open(self._topology.connection(link.node))
+            except (RedisError, OSError) as exc:
+                delay = _RECONNECT_DELAYS[min(failures, len(_RECONNECT_DELAYS) - 1)]
+                failures += 1
+                logger.warning("redis %s unreachable (%s), retrying in %.1fs", link.node, exc, delay)
+                await asyncio.sleep(delay)
+                await self._follow_topology(link)
                 continue
             failures = 0
-            gap_filler = asyncio.get_running_loop().create_task(self._fill_gap())
+            logger.info("redis subscription to %s connected, %d channels", link.node, len(link.wanted))
+            stale = [c for c in map(self._channel_of, link.wanted) if c is not None and c in self._stale]
+            filler = asyncio.get_running_loop().create_task(self._fill_gap(link, stale))
             try:
-                await self._read_until_broken(connection)
+                await link.run(self._on_replies)
             except (RedisError, OSError) as exc:
                 self.stats.redis_reconnects += 1
-                logger.warning("redis subscription lost (%s), reconnecting", exc)
+                logger.warning("redis subscription lost on %s (%s), reconnecting", link.node, exc)
             finally:
-                gap_filler.cancel()
-                self._lost(connection)
+                filler.cancel()
+            self._mark_stale(link.wanted)
+            await asyncio.sleep(_RECONNECT_DELAYS[0])
+            await self._follow_topology(link)
+        if self._links.get(link.node) is link:
+            del self._links[link.node]
+        await link.close()
 
-    async def _connect(self) -> Connection:
-        # RESP2: pub/sub replies arrive as plain arrays, read in order like any other reply
-        # (redis-py 8 defaults to RESP3, where they are push messages routed to a handler).
-        pool = ConnectionPool.from_url(
-            self._settings.redis_url,
-            protocol=2,
-            health_check_interval=0,
-            socket_keepalive=True,
-            socket_connect_timeout=5,
-        )
-        if self._watermark is None:
-            last_id = await self._commands.get(self._names.last_id_key)
-            self._watermark = parse_stream_id(last_id) if last_id else (0, 0)
-        else:
-            self._held = []  # a reconnect: hold live messages until the gap is filled
-        connection: Connection = pool.make_connection()  # type: ignore[no-untyped-call]
-        await connection.connect()  # type: ignore[no-untyped-call]
-        self._connection = connection
-        self._last_reply = time.monotonic()
-        if self._control is not None:
-            await self._command(b"SUBSCRIBE", self._control.channel)
-        if self._listeners:
-            await self._command(b"SUBSCRIBE", *(self._names.pubsub_channel(c) for c in self._listeners))
-        logger.info("redis subscription connected, %d channels", len(self._listeners))
-        return connection
-
-    async def _fill_gap(self) -> None:
-        """After a reconnect: delivers what was published while the link was down, then goes live."""
-        if self._held is None:
+    async def _follow_topology(self, link: Link) -> None:
+        """On a cluster, moves `link`'s channels whose slots another node now owns (failover, resharding)."""
+        if not self._topology.sharded:
             return
-        channels = list(self._listeners)
-        waiters = [w for name in map(self._names.pubsub_channel, channels) for w in self._waiting(name)]
         try:
-            if waiters:
-                await asyncio.wait(waiters)
-            assert self._watermark is not None
-            history = await read_history(self._commands, self._names, channels, self._watermark)
+            await self._topology.refresh()
         except (RedisError, OSError) as exc:
-            logger.warning("could not read the gap after reconnecting (%s); reconnecting again", exc)
-            if self._connection is not None:
-                await self._connection.disconnect(nowait=True)
+            logger.warning("could not refresh the cluster's slot map: %s", exc)
             return
-        self._deliver_history(history)
-        held, self._held = self._held, None
-        for batch in held:
-            self._dispatch(batch)
-        self.stats.gaps_filled += 1
-        logger.info("gap filled: %d events on %d channels", len(history.frames), len(channels))
-
-    def _deliver_history(self, history: History) -> None:
-        runs: list[tuple[str, list[bytes]]] = []
-        for channel, _, frame in history.frames:
-            if runs and runs[-1][0] == channel:
-                runs[-1][1].append(frame)
-            else:
-                runs.append((channel, [frame]))
-        self._fan_out(runs)
-        self._watermark = max(history.newest, self._watermark or history.newest)
-
-    async def read_history(self, channels: tuple[str, ...], after: StreamId) -> History:
-        return await read_history(self._commands, self._names, channels, after)
-
-    def _lost(self, connection: Connection) -> None:
-        self._connection = None
-        self._confirmed.clear()
-        for waiters in self._waiters.values():
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-        self._waiters.clear()
-        asyncio.get_running_loop().create_task(connection.disconnect(nowait=True))
-
-    async def _command(self, *args: bytes) -> None:
-        connection = self._connection
-        # Never let a write reconnect the socket behind the reader's back: redis-py would do so
-        # silently, and messages published meanwhile would be lost without anyone noticing.
-        if connection is None or not connection.is_connected:
-            return
-        async with self._write_lock:
+        moved = []
+        for pubsub_channel in list(link.wanted):
             try:
-                await connection.send_command(*args, check_health=False)
-            except (RedisError, OSError) as exc:
-                # The reader sees the same broken connection and reconnects; nothing to do here.
-                logger.debug("redis command %s failed: %s", args[0], exc)
+                node = self._topology.node_of(pubsub_channel)
+            except RedisError:
+                continue
+            if node != link.node:
+                moved.append(pubsub_channel)
+        if moved:
+            logger.info("%d channels moved away from %s", len(moved), link.node)
+            self._unplace(link, moved)
+            self._place(moved)
+
+    def _unplace(self, link: Link, pubsub_channels: list[bytes]) -> None:
+        """Takes channels off `link`; they will need their gap filled wherever they are placed next."""
+        link.remove(pubsub_channels)
+        for pubsub_channel in pubsub_channels:
+            self._placed.pop(pubsub_channel, None)
+        self._mark_stale(pubsub_channels)
+
+    def _mark_stale(self, pubsub_channels: Iterable[bytes]) -> None:
+        for channel in map(self._channel_of, pubsub_channels):
+            if channel is not None and channel in self._listeners:
+                self._stale.add(channel)
+                self._held.setdefault(channel, [])
+
+    async def _fill_gap(self, link: Link, channels: list[str]) -> None:
+        """Delivers what `channels` missed while not subscribed, then what was held back meanwhile."""
+        if not channels:
+            return
+        waiters = link.waiting([self._names.pubsub_channel(c) for c in channels])
+        if waiters:
+            await asyncio.wait(waiters)
+        channels = [c for c in channels if c in self._held and link.connected]
+        if not channels:
+            return
+        positions = {c: self._delivered[c] for c in channels if c in self._delivered}
+        try:
+            history = await read_history(self._commands, self._names, positions)
+        except (RedisError, OSError) as exc:
+            logger.warning("could not read the gap on %s (%s); reconnecting", link.node, exc)
+            await link.close()
+            return
+        runs: Runs = []
+        for channel, stream_id, frame in history.frames:
+            if channel in self._held and stream_id > self._delivered.get(channel, (0, 0)):
+                self._delivered[channel] = stream_id
+                _append_run(runs, channel, frame)
+        for channel in channels:
+            for payload in self._held.pop(channel, ()):
+                self._frame_into(runs, channel, payload)
+            self._stale.discard(channel)
+        self._fan_out(runs)
+        self.stats.gaps_filled += 1
+        logger.info(
+            "gap filled on %s: %d events on %d channels", link.node, len(history.frames), len(channels)
+        )
 
     async def keepalive(self) -> None:
-        """Pings the subscription so a silently dead link is noticed within a few intervals."""
+        """Pings each link so a silently dead one is noticed within a few intervals; places stragglers."""
         interval = self._settings.heartbeat_seconds
         while True:
             await asyncio.sleep(interval)
-            connection = self._connection
-            if connection is None:
-                continue
-            if time.monotonic() - self._last_reply > 3 * interval:
-                logger.warning("redis subscription silent for %.0fs, reconnecting", 3 * interval)
-                await connection.disconnect(nowait=True)
-                continue
-            await self._command(b"PING")
+            self._place([c for c in self._wanted() if c not in self._placed])
+            for link in list(self._links.values()):
+                if not link.connected:
+                    continue
+                if time.monotonic() - link.last_reply > 3 * interval:
+                    logger.warning("redis %s silent for %.0fs, reconnecting", link.node, 3 * interval)
+                    await link.close()
+                else:
+                    await link.ping()
 
-    async def _read_until_broken(self, connection: Connection) -> None:
-        batch: list[Any] = []
-        read = EagerCoroutine(self._read(connection))
-        while True:
-            batch.append(await read)
-            while True:
-                try:
-                    read = EagerCoroutine(self._read(connection))
-                except BaseException:
-                    self._dispatch(batch)
-                    raise
-                if not read.done:
-                    break
-                batch.append(read.result())
-            self._dispatch(batch)
-            batch = []
-
-    async def _read(self, connection: Connection) -> Any:
-        reply = await connection.read_response(timeout=math.inf, disconnect_on_error=False)
-        if reply is None:
-            raise RedisConnectionError("connection closed")
-        return reply
-
-    def _dispatch(self, replies: list[Any]) -> None:
-        self._last_reply = time.monotonic()
-        if self._held is not None:
-            for reply in replies:
-                if reply[0] == b"subscribe":
-                    self._confirm(reply[1])
-            self._held.append(replies)
-            return
-        # Consecutive messages of one channel are joined into one chunk per listener.
-        runs: list[tuple[str, list[bytes]]] = []
+    def _on_replies(self, link: Link, replies: Replies) -> None:
+        runs: Runs = []
         for reply in replies:
             kind = reply[0]
-            if kind == b"message":
+            if kind == b"message" or kind == b"smessage":
                 if self._control is not None and reply[1] == self._control.channel:
                     self._control.received(reply[2])
                     continue
                 channel = self._names.channel_of(reply[1])
-                frame = self._frame(channel, reply[2])
-                if frame is None:
-                    continue
-                if runs and runs[-1][0] == channel:
-                    runs[-1][1].append(frame)
+                held = self._held.get(channel)
+                if held is not None:
+                    held.append(reply[2])
                 else:
-                    runs.append((channel, [frame]))
-            elif kind == b"subscribe":
-                self._confirm(reply[1])
+                    self._frame_into(runs, channel, reply[2])
+            elif kind == b"subscribe" or kind == b"ssubscribe":
+                if self._control is not None and reply[1] == self._control.channel:
+                    self._control.subscribed()
+            elif kind == b"sunsubscribe" and reply[1] in link.wanted:
+                # Redis dropped a sharded subscription itself: the slot has moved to another node.
+                self._unplace(link, [reply[1]])
+                asyncio.get_running_loop().create_task(self._replace_moved(reply[1], link.node))
+            elif kind == b"error":
+                # A subscription refused (MOVED: our slot map is stale): start the link over, which
+                # reloads the map, places every channel afresh and fills their gaps.
+                asyncio.get_running_loop().create_task(link.close())
         self._fan_out(runs)
 
-    def _fan_out(self, runs: list[tuple[str, list[bytes]]]) -> None:
+    async def _replace_moved(self, pubsub_channel: bytes, old_node: str) -> None:
+        """Places a channel whose node gave it up, once the slot map says where it went.
+
+        Right after a failover, the node asked for the map may not know yet: ask again for a while.
+        """
+        for delay in _RECONNECT_DELAYS:
+            try:
+                await self._topology.refresh()
+                if self._topology.node_of(pubsub_channel) != old_node:
+                    break
+            except (RedisError, OSError) as exc:
+                logger.warning("could not refresh the cluster's slot map: %s", exc)
+            await asyncio.sleep(delay)
+        if pubsub_channel in self._wanted():
+            self._place([pubsub_channel])
+
+    def _channel_of(self, pubsub_channel: bytes) -> str | None:
+        """The listeners' channel name, or None for the control channel."""
+        if self._control is not None and pubsub_channel == self._control.channel:
+            return None
+        return self._names.channel_of(pubsub_channel)
+
+    def _fan_out(self, runs: Runs) -> None:
         if len(runs) == 1:
             channel, frames = runs[0]
             listeners = self._listeners.get(channel, ())
@@ -358,7 +430,8 @@ class Hub:
         for subscriber, chunks in per_subscriber.items():
             subscriber.push(b"".join(chunks))
 
-    def _frame(self, channel: str, payload: bytes) -> bytes | None:
+    def _frame_into(self, runs: Runs, channel: str, payload: bytes) -> None:
+        """Encodes one message into its frame, once for all listeners, unless it is bad or a duplicate."""
         self.stats.messages_received += 1
         try:
             if len(payload) > self._settings.max_payload_bytes + 64:
@@ -368,19 +441,20 @@ class Hub:
         except (EnvelopeError, ValueError) as exc:
             self.stats.messages_rejected += 1
             logger.warning("rejected a message on %r: %s", channel, exc)
-            return None
-        if self._watermark is not None and stream_id <= self._watermark:
-            self.stats.duplicates_dropped += 1  # delivered already, from the streams after a reconnect
-            return None
-        self._watermark = stream_id
+            return
+        delivered = self._delivered.get(channel)
+        if delivered is not None and stream_id <= delivered:
+            self.stats.duplicates_dropped += 1  # delivered already, from the stream after a reconnect
+            return
+        self._delivered[channel] = stream_id
         # The id's first part is Redis's clock when the event was published.
         self.latency.observe(max(0.0, time.time() - stream_id[0] / 1000))
-        return encode_frame(channel, envelope)
+        _append_run(runs, channel, encode_frame(channel, envelope))
 
-    def _confirm(self, pubsub_channel: bytes) -> None:
-        if self._control is not None and pubsub_channel == self._control.channel:
-            self._control.subscribed()
-        self._confirmed.add(pubsub_channel)
-        for waiter in self._waiters.pop(pubsub_channel, ()):
-            if not waiter.done():
-                waiter.set_result(None)
+
+def _append_run(runs: Runs, channel: str, frame: bytes) -> None:
+    """Consecutive frames of one channel are joined into one chunk per listener."""
+    if runs and runs[-1][0] == channel:
+        runs[-1][1].append(frame)
+    else:
+        runs.append((channel, [frame]))

@@ -12,16 +12,16 @@ import logging
 import os
 import socket
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from .hub import Hub
 from .protocol import RedisNames
+from .redis_clients import CommandClient
 
 logger = logging.getLogger(__name__)
 
 
-async def report_presence(hub: Hub, client: redis.Redis, names: RedisNames, interval: float) -> None:
+async def report_presence(hub: Hub, client: CommandClient, names: RedisNames, interval: float) -> None:
     process = f"{socket.gethostname()}-{os.getpid()}"
     ttl = max(1, round(3 * interval))
     reported: set[str] = set()

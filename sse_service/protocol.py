@@ -49,10 +49,6 @@ class RedisNames:
         """How many listeners `process` has on `channel`; expires unless refreshed."""
         return f"{self.prefix}:{{{channel}}}:presence:{process}"
 
-    @property
-    def last_id_key(self) -> str:
-        return f"{self.prefix}:last-id"
-
     def channel_of(self, pubsub_channel: bytes) -> str:
         """Inverse of `pubsub_channel`."""
         return pubsub_channel[len(self.prefix) + 2 : -1].decode()
@@ -119,12 +115,34 @@ def format_stream_id(stream_id: StreamId) -> str:
     return f"{stream_id[0]}-{stream_id[1]}"
 
 
-def parse_position(last_event_id: str) -> StreamId:
-    """The global position in an id this service sent (`<channel>/<ms>-<seq>`)."""
-    channel, slash, stream_id = last_event_id.rpartition("/")
-    if not slash or not is_valid_channel(channel):
-        raise PositionError(f"not an event id of this service: {last_event_id[:80]!r}")
-    return parse_stream_id(stream_id)
+Positions = dict[str, StreamId]
+
+# Channels per connection are limited (SSE_MAX_CHANNELS_PER_CONNECTION); this bounds parsing work.
+_MAX_POSITIONS = 256
+
+
+def parse_positions(last_event_id: str) -> Positions:
+    """Per-channel positions from an id this service sent.
+
+    An id is `<channel>/<ms>-<seq>`: the event's own channel and id. On a connection with several
+    channels, the positions of its other channels follow, each as `,<channel>/<ms>-<seq>`, so a
+    reconnect resumes every channel exactly from one `Last-Event-ID`.
+    """
+    parts = last_event_id.split(",", _MAX_POSITIONS)
+    if len(parts) > _MAX_POSITIONS:
+        raise PositionError(f"more than {_MAX_POSITIONS} positions in an event id")
+    positions: Positions = {}
+    for part in parts:
+        channel, slash, stream_id = part.rpartition("/")
+        if not slash or not is_valid_channel(channel):
+            raise PositionError(f"not an event id of this service: {last_event_id[:80]!r}")
+        positions[channel] = parse_stream_id(stream_id)
+    return positions
+
+
+def format_positions(positions: Positions) -> bytes:
+    """The `,<channel>/<id>` suffix for these positions (see `parse_positions`)."""
+    return b"".join(b",%s/%d-%d" % (channel.encode(), *position) for channel, position in positions.items())
 
 
 def encode_reset(channel: str, stream_id: StreamId) -> bytes:

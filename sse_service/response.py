@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .history import History
 from .hub import Hub
-from .protocol import StreamId, encode_farewell, encode_preamble
+from .protocol import Positions, encode_farewell, encode_preamble
 from .settings import Settings
 from .subscriber import Subscriber
 
@@ -60,7 +60,7 @@ class HubEventSourceResponse(EventSourceResponse):
         channels: tuple[str, ...],
         settings: Settings,
         client: str,
-        position: StreamId | None = None,
+        position: Positions | None = None,
     ) -> None:
         self._hub = hub
         self._channels = channels
@@ -68,6 +68,7 @@ class HubEventSourceResponse(EventSourceResponse):
         self._client = client
         self._position = position
         self._history: History | None = None
+        self._start: Positions = {}
         self._closed = anyio.Event()
         self._subscriber: Subscriber | None = None
         super().__init__(
@@ -90,7 +91,7 @@ class HubEventSourceResponse(EventSourceResponse):
         self._subscriber = subscriber
         opened = time.monotonic()
         try:
-            await self._hub.attach(subscriber)
+            self._start = await self._hub.attach(subscriber)
             if self._position is not None:
                 await self._read_history()
             logger.info("stream open channels=%s client=%s", ",".join(self._channels), self._client)
@@ -118,9 +119,12 @@ class HubEventSourceResponse(EventSourceResponse):
             self._closed.set()
 
     async def _read_history(self) -> None:
+        """Channels the client has a position for resume from it; the others start where the hub is."""
         assert self._position is not None and self._subscriber is not None
+        resume = {c: p for c, p in self._position.items() if c in self._channels}
+        self._start.update(resume)
         try:
-            self._history = await self._hub.read_history(self._channels, self._position)
+            self._history = await self._hub.read_history(resume)
         except (RedisError, OSError) as exc:
             # Streaming without the missed events would lose them; ending makes the client retry.
             logger.warning("history unavailable for %s: %s", ",".join(self._channels), exc)
@@ -133,7 +137,7 @@ class HubEventSourceResponse(EventSourceResponse):
         subscriber = self._subscriber
         assert subscriber is not None
         yield encode_preamble(self._settings.retry_ms)
-        subscriber.go_live(self._history)
+        subscriber.go_live(self._start, self._history)
         await self._closed.wait()
         await subscriber.wait_writes()
         if subscriber.close_reason == "slow consumer":

@@ -42,6 +42,16 @@ def _redis_url(raw: str) -> str:
     return raw
 
 
+def _cluster_nodes(raw: str) -> tuple[tuple[str, int], ...]:
+    nodes = []
+    for item in _items(raw):
+        host, colon, port = item.rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{item!r} is not host:port")
+        nodes.append((host.strip("[]"), int(port)))
+    return tuple(nodes)
+
+
 def _key_prefix(raw: str) -> str:
     if not raw or any(c in raw for c in "{}\r\n "):
         raise ValueError("must be non-empty, without braces, spaces or newlines")
@@ -77,6 +87,7 @@ def _log_level(raw: str) -> str:
 # Each field's env var is SSE_<FIELD NAME IN CAPITALS>; the parser for it is listed here.
 _PARSERS: dict[str, Callable[[str], object]] = {
     "redis_url": _redis_url,
+    "redis_cluster_nodes": _cluster_nodes,
     "key_prefix": _key_prefix,
     "heartbeat_seconds": _positive_float,
     "retry_ms": _positive_int,
@@ -96,6 +107,8 @@ _PARSERS: dict[str, Callable[[str], object]] = {
 @dataclass(frozen=True, slots=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Start-up nodes of a Redis Cluster (host, port); when given, redis_url is not used.
+    redis_cluster_nodes: tuple[tuple[str, int], ...] = ()
     # Must equal the Django site's SSE_KEY_PREFIX: it names every key and channel of the contract.
     key_prefix: str = "sse"
     heartbeat_seconds: float = 15.0

@@ -12,7 +12,7 @@ from starlette.types import Message, Send
 
 from ._eager import EagerCoroutine
 from .history import History
-from .protocol import frame_position, split_frames
+from .protocol import Positions, format_positions, frame_position, split_frames
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class Subscriber:
         "_backlog_bytes",
         "_live",
         "_max_backlog_bytes",
+        "_positions",
         "_send",
         "_writer",
         "channels",
@@ -54,31 +55,39 @@ class Subscriber:
         self._backlog: list[bytes] = []
         self._backlog_bytes = 0
         self._writer: asyncio.Task[None] | None = None
+        # Per channel, the newest id written; None once there is nothing to track (see `go_live`).
+        self._positions: Positions | None = None
 
     def push(self, chunk: bytes) -> None:
         if self.closed.is_set():
             return
+        if self._live and self._positions is not None:
+            chunk = self._advance(chunk)
+            if not chunk:
+                return
         if not self._live or self._writer is not None:
             self._hold(chunk)
         else:
             self._write(chunk)
 
-    def go_live(self, history: History | None = None) -> None:
+    def go_live(self, start: Positions, history: History | None = None) -> None:
         """Starts writing: `history` first when resuming, then what was pushed meanwhile.
 
-        What was pushed meanwhile and is already in `history` (a snapshot up to `history.newest`,
-        with ids ordered across channels) is dropped, so the stream has no gap and no duplicate.
+        `start` holds each channel's position before the first frame to write. A frame at or below
+        it is dropped: what was pushed while the stream opened and is in `history` already. On a
+        connection with several channels every frame's id also carries the other channels' positions
+        (`protocol.parse_positions`), so one Last-Event-ID resumes them all; on a connection with one,
+        ids only grow once a frame got through, and frames are then written as pushed.
         """
         self._live = True
+        backlog = self._take_backlog()
         if history is not None:
-            newer = [
-                frame
-                for frame in split_frames(self._take_backlog())
-                if frame_position(frame)[1] > history.newest
-            ]
-            self._backlog = [frame for _, _, frame in history.frames] + newer
-        if self._backlog and self._writer is None:
-            self._write(self._take_backlog())
+            backlog = b"".join(frame for _, _, frame in history.frames) + backlog
+        if history is not None or len(self.channels) > 1:
+            self._positions = dict(start)
+            backlog = self._advance(backlog)
+        if backlog:
+            self._write(backlog)
 
     def close(self, reason: str) -> None:
         """Ends the stream: the response waiting on `closed` finishes and the client reconnects.
@@ -107,6 +116,26 @@ class Subscriber:
                 self._backlog_bytes,
             )
             self.close("slow consumer")
+
+    def _advance(self, chunk: bytes) -> bytes:
+        positions = self._positions
+        assert positions is not None
+        several = len(self.channels) > 1
+        kept = []
+        for frame in split_frames(chunk):
+            channel, stream_id = frame_position(frame)
+            position = positions.get(channel)
+            if position is not None and stream_id <= position:
+                continue
+            positions[channel] = stream_id
+            if several:
+                others = {c: positions[c] for c in self.channels if c != channel and c in positions}
+                end_of_id = frame.index(b"\n")
+                frame = frame[:end_of_id] + format_positions(others) + frame[end_of_id:]
+            kept.append(frame)
+        if kept and not several:
+            self._positions = None
+        return b"".join(kept)
 
     def _take_backlog(self) -> bytes:
         chunk = b"".join(self._backlog)

@@ -121,6 +121,12 @@ LOGGING = {
 REDIS_URL = read_str(_env, "REDIS_URL", default="redis://127.0.0.1:6379/0")
 if urlsplit(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
     raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://; got {REDIS_URL!r}")
+# A Redis Cluster's start-up nodes (host:port, comma-separated); when set, REDIS_URL is not used and
+# events travel on sharded pub/sub.
+REDIS_CLUSTER_NODES = read_list(_env, "REDIS_CLUSTER_NODES", default=[])
+for _node in REDIS_CLUSTER_NODES:
+    if not re.fullmatch(r"[^\s:]+:\d{1,5}", _node):
+        raise ImproperlyConfigured(f"REDIS_CLUSTER_NODES entries must be host:port; got {_node!r}")
 SSE_KEY_PREFIX = read_str(_env, "SSE_KEY_PREFIX", default="sse")
 if not re.fullmatch(r"[^\s{}]+", SSE_KEY_PREFIX):
     raise ImproperlyConfigured(

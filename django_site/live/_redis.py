@@ -1,7 +1,8 @@
 """The process's Redis client and publish script, created on first use, never at import.
 
-One client (and so one connection pool) per process, keyed by settings.REDIS_URL: tests that
-override the setting get a client for their server, and the old one is closed.
+One client (and so one connection pool) per process, keyed by where Redis is (settings.REDIS_URL,
+or settings.REDIS_CLUSTER_NODES for a Redis Cluster): tests that override the setting get a client
+for their server, and the old one is closed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
+from redis.cluster import ClusterNode, RedisCluster
 from redis.commands.core import Script
 
 _SCRIPT_PATH = Path(__file__).resolve().parent / "lua" / "publish.lua"
@@ -21,8 +23,8 @@ _CLIENT_NAME = "django-publisher"
 
 @dataclass(frozen=True)
 class _Connection:
-    url: str
-    client: redis.Redis
+    where: tuple[str, ...]
+    client: redis.Redis | RedisCluster
     publish_script: Script
 
 
@@ -30,13 +32,19 @@ _lock = threading.Lock()
 _current: _Connection | None = None
 
 
-def get_client() -> redis.Redis:
+def get_client() -> redis.Redis | RedisCluster:
     return _connection().client
 
 
 def get_publish_script() -> Script:
     """The Lua publish step; runs with EVALSHA and loads itself on NOSCRIPT."""
     return _connection().publish_script
+
+
+def publish_command() -> str:
+    """Events and control messages go out on sharded pub/sub on a cluster: a node sends them only to
+    its own subscribers, where classic PUBLISH would copy every message to every node."""
+    return "SPUBLISH" if isinstance(get_client(), RedisCluster) else "PUBLISH"
 
 
 def close() -> None:
@@ -53,16 +61,28 @@ def _script_source() -> bytes:
     return _SCRIPT_PATH.read_bytes()
 
 
+def _where() -> tuple[str, ...]:
+    nodes: list[str] = settings.REDIS_CLUSTER_NODES
+    return tuple(nodes) if nodes else (settings.REDIS_URL,)
+
+
+def _new_client(where: tuple[str, ...]) -> redis.Redis | RedisCluster:
+    if settings.REDIS_CLUSTER_NODES:
+        nodes = [ClusterNode(host, int(port)) for host, _, port in (n.rpartition(":") for n in where)]
+        return RedisCluster(startup_nodes=nodes, client_name=_CLIENT_NAME)
+    return redis.Redis.from_url(where[0], client_name=_CLIENT_NAME)
+
+
 def _connection() -> _Connection:
     global _current
-    url: str = settings.REDIS_URL
+    where = _where()
     current = _current
-    if current is not None and current.url == url:
+    if current is not None and current.where == where:
         return current
     with _lock:
-        if _current is None or _current.url != url:
+        if _current is None or _current.where != where:
             if _current is not None:
                 _current.client.close()
-            client = redis.Redis.from_url(url, client_name=_CLIENT_NAME)
-            _current = _Connection(url, client, client.register_script(_script_source()))
+            client = _new_client(where)
+            _current = _Connection(where, client, client.register_script(_script_source()))
         return _current

@@ -24,10 +24,6 @@ def presence_count_key(prefix: str, channel: str, process: str) -> str:
     return f"{prefix}:{{{channel}}}:presence:{process}"
 
 
-def last_id_key(prefix: str) -> str:
-    return f"{prefix}:last-id"
-
-
 def ticket_key(prefix: str, token_hash: str) -> str:
     """A ticket, stored under the SHA-256 hex of its token, never the token itself."""
     return f"{prefix}:ticket:{token_hash}"

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from live import keys
-from live._redis import get_publish_script
+from live._redis import get_publish_script, publish_command
 from live.exceptions import PublishBackendError
 from live.validation import encode_data, validate_channel, validate_event_type
 
@@ -61,16 +61,13 @@ def _send(message: _Message) -> str:
     prefix: str = settings.SSE_KEY_PREFIX
     try:
         event_id = get_publish_script()(
-            keys=[
-                keys.stream_key(prefix, message.channel),
-                keys.last_id_key(prefix),
-                keys.trimmed_key(prefix, message.channel),
-            ],
+            keys=[keys.stream_key(prefix, message.channel), keys.trimmed_key(prefix, message.channel)],
             args=[
                 keys.pubsub_channel(prefix, message.channel),
                 message.event,
                 message.data,
                 settings.SSE_STREAM_MAXLEN,
+                publish_command(),
             ],
         )
     except redis.RedisError as exc:

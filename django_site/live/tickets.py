@@ -25,7 +25,7 @@ import redis
 from django.conf import settings
 
 from live import keys
-from live._redis import get_client
+from live._redis import get_client, publish_command
 from live.exceptions import TicketBackendError
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def revoke_user_tickets(user: Any) -> int:
             for token_hash in hashes:
                 pipe.delete(keys.ticket_key(prefix, token_hash))
             pipe.delete(tickets)
-            pipe.publish(keys.control_channel(prefix), f"{REVOKE_USER} {user_id}")
+            pipe.execute_command(publish_command(), keys.control_channel(prefix), f"{REVOKE_USER} {user_id}")
             deleted = pipe.execute()[: len(hashes)]
     except redis.RedisError as exc:
         raise TicketBackendError(f"could not revoke the tickets of user {user_id}: {exc}") from exc

@@ -88,7 +88,8 @@ def test_script_opens_an_event_source_and_listens_for_named_types() -> None:
     assert '"X-CSRFToken": root.dataset.csrfToken' in script
     assert "source.onmessage = show" in script
     assert "source.addEventListener(type, show)" in script
-    assert 'lastEventId.lastIndexOf("/")' in script
+    # The event's own channel: the id's first `<channel>/<id>` (wire contract).
+    assert 'lastEventId.split(",")[0]' in script
 
 
 def test_page_watches_the_channels_from_the_query_string(user_client: Client, alice: Any) -> None:

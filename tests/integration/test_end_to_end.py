@@ -36,9 +36,11 @@ async def test_django_publish_reaches_several_channels_on_one_connection(stack: 
     async with open_stream(f"{stack.nginx.url}/sse/?channel={channel}&channel={other}") as stream:
         first, second = stack.django.manage("shell", "-v", "0", "-c", code).stdout.split()
         await stream.wait_for_events(2)
+    # Each id also carries the connection's other channels' positions, so one id resumes both
+    # (the other channel had no events yet: 0-0).
     assert stream.raw.endswith(
-        f'id: {channel}/{first}\ndata: {{"when":"2026-01-02"}}\n\n'.encode()
-        + f'id: {other}/{second}\nevent: update\ndata: ["x",1.5,null]\n\n'.encode()
+        f'id: {channel}/{first},{other}/0-0\ndata: {{"when":"2026-01-02"}}\n\n'.encode()
+        + f'id: {other}/{second},{channel}/{first}\nevent: update\ndata: ["x",1.5,null]\n\n'.encode()
     )
     assert [json.loads(e.data) for e in stream.events] == [{"when": "2026-01-02"}, ["x", 1.5, None]]
 

@@ -73,9 +73,9 @@ async def test_several_channels_on_one_connection_in_publish_order(
         await stream.wait_for_events(3)
     assert stream.raw == (
         b"retry: 3000\n: connected\n\n"
-        + f'id: {channel}/{first}\ndata: {{"a":1}}\n\n'.encode()
-        + f'id: {other}/{second}\nevent: update\ndata: {{"b":2}}\n\n'.encode()
-        + f'id: {channel}/{third}\ndata: "three"\n\n'.encode()
+        + f'id: {channel}/{first},{other}/0-0\ndata: {{"a":1}}\n\n'.encode()
+        + f'id: {other}/{second},{channel}/{first}\nevent: update\ndata: {{"b":2}}\n\n'.encode()
+        + f'id: {channel}/{third},{other}/{second}\ndata: "three"\n\n'.encode()
     )
     assert [e.channel for e in stream.events] == [channel, other, channel]
 

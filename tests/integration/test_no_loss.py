@@ -12,11 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from devstack.processes import free_port
 from devstack.services import Nginx, RedisServer, SseService
-from tests.support.publish import ContinuousPublisher
+from tests.support.publish import ContinuousPublisher, redis_at
 from tests.support.sse import Event, Followed, follow
 
 EVENTS = 2000
@@ -69,27 +68,18 @@ async def listen_while(url: str, publisher: ContinuousPublisher, disrupt: Callab
     await asyncio.sleep(1.0)
     await asyncio.to_thread(disrupt)
     await asyncio.to_thread(publisher.join, 20)
-    expected.append(sum(map(len, stream_ids(publisher).values())))
+    expected.append(sum(map(len, publisher.stream_ids().values())))
     await listener
     return followed
-
-
-def stream_ids(publisher: ContinuousPublisher) -> dict[str, list[str]]:
-    """What Redis holds: the truth, as a publish that failed on a dying Redis may still have run."""
-    with redis.Redis(port=publisher.port) as client:
-        return {
-            channel: [entry_id.decode() for entry_id, _ in client.xrange(f"sse:{{{channel}}}:events")]
-            for channel in publisher.channels
-        }
 
 
 def assert_exactly_once_in_order(followed: Followed, publisher: ContinuousPublisher) -> None:
     assert not followed.timed_out, str(followed)
     assert not publisher.is_alive()
-    published = stream_ids(publisher)
+    published = publisher.stream_ids()
     for channel, ids in published.items():
         assert set(publisher.published[channel]) <= set(ids)
-        received = [e.id.rpartition("/")[2] for e in followed.events if e.channel == channel]
+        received = [e.stream_id for e in followed.events if e.channel == channel]
         assert received == ids, f"{channel}: {len(received)} received, {len(ids)} in Redis"
     assert len(followed.events) == sum(map(len, published.values())) >= EVENTS
 
@@ -99,7 +89,7 @@ async def test_service_killed_and_restarted(
 ) -> None:
     service = start_sse(tmp_path, persistent_redis)
     nginx = start_nginx(tmp_path, service)
-    publisher = ContinuousPublisher(persistent_redis.port, channels, EVENTS, RATE)
+    publisher = ContinuousPublisher(redis_at(persistent_redis.port), channels, EVENTS, RATE)
 
     def kill_and_restart() -> None:
         assert service.process is not None
@@ -120,7 +110,7 @@ async def test_redis_restarted_with_persistence(
     persistent_redis: RedisServer, tmp_path: Path, channels: list[str]
 ) -> None:
     service = start_sse(tmp_path, persistent_redis)
-    publisher = ContinuousPublisher(persistent_redis.port, channels, EVENTS, RATE)
+    publisher = ContinuousPublisher(redis_at(persistent_redis.port), channels, EVENTS, RATE)
 
     def restart_redis() -> None:
         persistent_redis.stop()
@@ -144,7 +134,7 @@ async def test_sigterm_hands_streams_over_to_a_second_instance(
     first = start_sse(tmp_path, persistent_redis, name="sse-a")
     second = start_sse(tmp_path, persistent_redis, name="sse-b")
     nginx = start_nginx(tmp_path, first, second)
-    publisher = ContinuousPublisher(persistent_redis.port, channels, EVENTS, RATE)
+    publisher = ContinuousPublisher(redis_at(persistent_redis.port), channels, EVENTS, RATE)
     terminated: list[SseService] = []
 
     def terminate_the_serving_instance() -> None:

@@ -6,7 +6,7 @@ import httpx
 import redis
 
 from devstack.services import RedisServer, SseService
-from tests.support.publish import ContinuousPublisher, publish
+from tests.support.publish import ContinuousPublisher, publish, redis_at
 from tests.support.sse import follow, open_stream
 
 
@@ -27,20 +27,26 @@ async def test_one_id_resumes_every_channel_of_a_connection(
     sse_service: SseService, redis_client: redis.Redis, channel: str
 ) -> None:
     a, b = channel + ".a", channel + ".b"
-    first = publish(redis_client, a, "1")
-    missed = [publish(redis_client, b, "2"), publish(redis_client, a, "3"), publish(redis_client, b, "4")]
-    url = f"{sse_service.url}/sse/?channel={a}&channel={b}&lastEventId={a}/{first}"
+    url = f"{sse_service.url}/sse/?channel={a}&channel={b}"
     async with open_stream(url) as stream:
+        publish(redis_client, a, "0")
+        publish(redis_client, b, "1")
+        seen = await stream.wait_for_events(2)
+    # The last id names both channels' positions: `<b>/<id>,<a>/<id>`.
+    assert seen[-1].id.count(",") == 1
+    missed = [publish(redis_client, b, "2"), publish(redis_client, a, "3"), publish(redis_client, b, "4")]
+    async with open_stream(url, headers={"Last-Event-ID": seen[-1].id}) as stream:
         events = await stream.wait_for_events(3)
-    assert [(e.channel, e.data) for e in events] == [(b, "2"), (a, "3"), (b, "4")]
-    assert [e.id.rpartition("/")[2] for e in events] == missed
+    # In order per channel; across channels, ids (Redis's clock) give only the millisecond.
+    assert [(e.data, e.stream_id) for e in events if e.channel == b] == [("2", missed[0]), ("4", missed[2])]
+    assert [(e.data, e.stream_id) for e in events if e.channel == a] == [("3", missed[1])]
 
 
 async def test_events_published_during_the_replay_arrive_exactly_once(
     sse_service: SseService, redis_server: RedisServer, redis_client: redis.Redis, channel: str
 ) -> None:
     first = publish(redis_client, channel, '"before"')
-    publisher = ContinuousPublisher(redis_server.port, [channel], count=300, rate=300)
+    publisher = ContinuousPublisher(redis_at(redis_server.port), [channel], count=300, rate=300)
     publisher.start()
     # Resume from the first event while the others are still being published, so replay and live overlap.
     followed = await follow(

@@ -84,7 +84,11 @@ async def test_a_user_hears_their_own_channel_with_the_ticket_cookie(
     async with astream(browser, f"/sse/?channel={alice.channel}&channel={channel}") as stream:
         event_id = stack.django.manage("publish", alice.channel, '{"for": "alice"}').stdout.strip()
         (event,) = await stream.wait_for_events(1)
-    assert (event.id, json.loads(event.data)) == (f"{alice.channel}/{event_id}", {"for": "alice"})
+    assert (event.channel, event.stream_id, json.loads(event.data)) == (
+        alice.channel,
+        event_id,
+        {"for": "alice"},
+    )
 
 
 async def test_a_ticket_is_for_its_own_user_only(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -13,7 +14,7 @@ LUA = Path(__file__).resolve().parents[2] / "django_site" / "live" / "lua" / "pu
 
 
 def publish(
-    client: redis.Redis,
+    client: redis.Redis | redis.RedisCluster,
     channel: str,
     data: str,
     event: str = "",
@@ -22,9 +23,18 @@ def publish(
 ) -> str:
     """`data` is the JSON text; returns the id Redis assigned."""
     script = client.register_script(LUA.read_text())
-    keys = [f"{prefix}:{{{channel}}}:events", f"{prefix}:last-id", f"{prefix}:{{{channel}}}:trimmed"]
-    result = script(keys=keys, args=[f"{prefix}:{{{channel}}}", event, data, maxlen])
+    keys = [f"{prefix}:{{{channel}}}:events", f"{prefix}:{{{channel}}}:trimmed"]
+    command = "SPUBLISH" if isinstance(client, redis.RedisCluster) else "PUBLISH"
+    result = script(keys=keys, args=[f"{prefix}:{{{channel}}}", event, data, maxlen, command])
     return result.decode() if isinstance(result, bytes) else str(result)
+
+
+Client = redis.Redis | redis.RedisCluster
+
+
+def redis_at(port: int) -> Callable[[], Client]:
+    """Connects a publisher to one Redis, with short timeouts so it notices an outage quickly."""
+    return lambda: redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=1)
 
 
 class ContinuousPublisher(threading.Thread):
@@ -34,9 +44,9 @@ class ContinuousPublisher(threading.Thread):
     `published[channel]` holds the ids Redis assigned, in order.
     """
 
-    def __init__(self, port: int, channels: list[str], count: int, rate: float) -> None:
+    def __init__(self, connect: Callable[[], Client], channels: list[str], count: int, rate: float) -> None:
         super().__init__(daemon=True)
-        self.port = port
+        self.connect = connect
         self.channels = channels
         self.count = count
         self.rate = rate
@@ -46,8 +56,16 @@ class ContinuousPublisher(threading.Thread):
     def total(self) -> int:
         return sum(map(len, self.published.values()))
 
+    def stream_ids(self) -> dict[str, list[str]]:
+        """What Redis holds: the truth, as a publish that failed on a dying node may still have run."""
+        with self.connect() as client:
+            return {
+                channel: [entry_id.decode() for entry_id, _ in client.xrange(f"sse:{{{channel}}}:events")]
+                for channel in self.channels
+            }
+
     def run(self) -> None:
-        client = redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=1)
+        client = self.connect()
         started = time.monotonic()
         for n in range(self.count):
             channel = self.channels[n % len(self.channels)]
@@ -55,7 +73,12 @@ class ContinuousPublisher(threading.Thread):
                 try:
                     self.published[channel].append(publish(client, channel, json.dumps({"n": n})))
                     break
-                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+                except (
+                    redis.ConnectionError,
+                    redis.TimeoutError,
+                    redis.BusyLoadingError,
+                    redis.ClusterError,
+                ):
                     time.sleep(0.05)
             time.sleep(max(0.0, started + (n + 1) / self.rate - time.monotonic()))
         client.close()

@@ -21,7 +21,13 @@ class Event:
 
     @property
     def channel(self) -> str:
-        return self.id.rpartition("/")[0]
+        """The event's own channel: the id starts with `<channel>/<stream id>`."""
+        return self.id.partition("/")[0]
+
+    @property
+    def stream_id(self) -> str:
+        """The event's own stream id (what follows a `,` are the connection's other channels)."""
+        return self.id.partition(",")[0].partition("/")[2]
 
 
 @dataclass

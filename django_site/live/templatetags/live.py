@@ -40,10 +40,10 @@ def live_stream(context: template.Context, *channels: str, user: bool = False) -
     if not names:
         return SafeString("")
     options: dict[str, Any] = {"channels": names, "url": SSE_PATH}
-    position = _newest_position()
+    position = _newest_positions(names)
     if position:
         # Events published between this render and the stream's start are replayed, not missed.
-        options["lastEventId"] = f"{names[0]}/{position}"
+        options["lastEventId"] = position
     if not all(is_public(name) for name in names):
         options["ticketUrl"] = reverse("live:ticket")
         options["csrfToken"] = get_token(request) if request is not None else ""
@@ -52,11 +52,19 @@ def live_stream(context: template.Context, *channels: str, user: bool = False) -
     )
 
 
-def _newest_position() -> str:
-    """The newest event id on any channel, or "" if none or Redis is down (then the stream starts live)."""
+def _newest_positions(channels: list[str]) -> str:
+    """Each channel's newest event id, as an event id of the wire contract (`<channel>/<id>,...`),
+    or "" if Redis is down (then the stream starts live)."""
+    prefix: str = settings.SSE_KEY_PREFIX
     try:
-        value = get_client().get(keys.last_id_key(settings.SSE_KEY_PREFIX))
+        with get_client().pipeline(transaction=False) as pipe:
+            for channel in channels:
+                pipe.xrevrange(keys.stream_key(prefix, channel), count=1)
+            tops = pipe.execute()
     except redis.RedisError:
         logger.warning("no start position for the stream: Redis did not answer")
         return ""
-    return value.decode() if value else ""
+    return ",".join(
+        f"{channel}/{top[0][0].decode() if top else '0-0'}"
+        for channel, top in zip(channels, tops, strict=True)
+    )

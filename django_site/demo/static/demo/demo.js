@@ -14,11 +14,13 @@
   }
 
   // Event ids are "<channel>/<ms>-<seq>": the channel is everything before the last "/".
+  // An id is "<channel>/<id>", then ",<channel>/<id>" for each other channel of the connection.
   function splitId(lastEventId) {
-    const cut = lastEventId.lastIndexOf("/");
+    const own = lastEventId.split(",")[0];
+    const cut = own.indexOf("/");
     return cut < 0
-      ? { channel: "", position: lastEventId }
-      : { channel: lastEventId.slice(0, cut), position: lastEventId.slice(cut + 1) };
+      ? { channel: "", position: own }
+      : { channel: own.slice(0, cut), position: own.slice(cut + 1) };
   }
 
   function pretty(data) {

@@ -16,11 +16,11 @@
   const HEARTBEAT_MS = 1000;
   const LEADER_STALE_MS = 3500;
 
+  // An id is "<channel>/<id>", then ",<channel>/<id>" for each other channel of the connection.
   function splitId(lastEventId) {
-    const cut = lastEventId.lastIndexOf("/");
-    return cut < 0
-      ? { channel: "", id: lastEventId }
-      : { channel: lastEventId.slice(0, cut), id: lastEventId.slice(cut + 1) };
+    const own = lastEventId.split(",")[0];
+    const cut = own.indexOf("/");
+    return cut < 0 ? { channel: "", id: own } : { channel: own.slice(0, cut), id: own.slice(cut + 1) };
   }
 
   function parse(data) {

@@ -1,0 +1,187 @@
+"""One pub/sub connection to one Redis node, read by one task that sees every disconnect.
+
+It is redis-py's low-level `Connection`, not `PubSub`: `PubSub` reconnects and resubscribes by itself,
+silently, and whatever was published meanwhile is gone. Here a broken connection ends `run`, and the
+hub decides what follows (reconnect, follow the slot map, fill the gap from the streams).
+
+Reading is batched: every reply Redis has already delivered is read into one batch (a read that would
+have to wait ends it: see `_eager`), and the batch goes to the hub in one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio.connection import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+
+from ._eager import EagerCoroutine
+
+logger = logging.getLogger(__name__)
+
+Replies = list[list[Any]]
+
+
+class Link:
+    """The subscription of one node: which channels it should carry, and the socket that carries them.
+
+    `wanted` survives the socket: after a reconnect every wanted channel is subscribed again.
+    Confirmations (`subscribe`/`ssubscribe` replies) release the waiters of `confirmed`.
+    """
+
+    def __init__(self, node: str, sharded: bool) -> None:
+        self.node = node
+        self.wanted: set[bytes] = set()
+        self.confirmed: set[bytes] = set()
+        self.last_reply = 0.0
+        self._sharded = sharded
+        self._subscribe = b"SSUBSCRIBE" if sharded else b"SUBSCRIBE"
+        self._unsubscribe = b"SUNSUBSCRIBE" if sharded else b"UNSUBSCRIBE"
+        self._connection: Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        # Unsubscriptions sent and not yet answered: any other `sunsubscribe` is Redis's own doing.
+        self._unsubscribing: dict[bytes, int] = {}
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None
+
+    async def open(self, connection: Connection) -> None:
+        """Connects and subscribes every wanted channel."""
+        await connection.connect()  # type: ignore[no-untyped-call]
+        self._connection = connection
+        self.last_reply = time.monotonic()
+        await self._send_subscribe(self.wanted)
+
+    async def run(self, on_replies: Callable[[Link, Replies], None]) -> None:
+        """Reads until the connection breaks, then raises (RedisError or OSError)."""
+        connection = self._connection
+        assert connection is not None
+        try:
+            batch: Replies = []
+            read = EagerCoroutine(self._read(connection))
+            while True:
+                batch.append(await read)
+                while True:
+                    try:
+                        read = EagerCoroutine(self._read(connection))
+                    except BaseException:
+                        self._deliver(batch, on_replies)
+                        raise
+                    if not read.done:
+                        break
+                    batch.append(read.result())
+                self._deliver(batch, on_replies)
+                batch = []
+        finally:
+            self._lost(connection)
+
+    def _deliver(self, batch: Replies, on_replies: Callable[[Link, Replies], None]) -> None:
+        self.last_reply = time.monotonic()
+        for reply in batch:
+            kind = reply[0]
+            if kind == b"subscribe" or kind == b"ssubscribe":
+                self._confirm(reply[1])
+            elif kind == b"sunsubscribe" and self._unsubscribing.get(reply[1]):
+                self._unsubscribing[reply[1]] -= 1
+                if not self._unsubscribing[reply[1]]:
+                    del self._unsubscribing[reply[1]]
+                reply[0] = b"unsubscribed"  # the answer to our own request, not news
+        on_replies(self, batch)
+
+    async def _read(self, connection: Connection) -> Any:
+        while True:
+            try:
+                reply = await connection.read_response(timeout=math.inf, disconnect_on_error=False)
+            except ResponseError as exc:
+                # An error reply, e.g. MOVED for a slot this node gave away: the connection is fine.
+                logger.warning("redis %s refused a subscription: %s", self.node, exc)
+                reply = [b"error", str(exc).encode()]
+            if reply is None:
+                raise RedisConnectionError("connection closed")
+            return reply
+
+    def add(self, channels: list[bytes]) -> list[asyncio.Future[None]]:
+        """Wants `channels`; returns futures done once Redis confirms them (or the link drops)."""
+        new = [channel for channel in channels if channel not in self.wanted]
+        self.wanted.update(new)
+        if new and self._connection is not None:
+            asyncio.get_running_loop().create_task(self._send_subscribe(new))
+        return self.waiting(channels)
+
+    def remove(self, channels: list[bytes]) -> None:
+        gone = [channel for channel in channels if channel in self.wanted]
+        self.wanted.difference_update(gone)
+        self.confirmed.difference_update(gone)
+        if gone and self._connection is not None:
+            for channel in gone:
+                self._unsubscribing[channel] = self._unsubscribing.get(channel, 0) + 1
+            asyncio.get_running_loop().create_task(self._send(self._unsubscribe, gone))
+
+    def waiting(self, channels: list[bytes]) -> list[asyncio.Future[None]]:
+        """Futures for Redis's confirmation of each of `channels` not confirmed yet."""
+        if self._connection is None:
+            return []
+        futures = []
+        loop = asyncio.get_running_loop()
+        for channel in channels:
+            if channel not in self.confirmed:
+                waiter = loop.create_future()
+                self._waiters.setdefault(channel, []).append(waiter)
+                futures.append(waiter)
+        return futures
+
+    async def ping(self) -> None:
+        await self._send(b"PING", [])
+
+    async def close(self) -> None:
+        connection = self._connection
+        if connection is not None:
+            await connection.disconnect(nowait=True)
+
+    async def _send_subscribe(self, channels: Any) -> None:
+        if not self._sharded:
+            await self._send(self._subscribe, list(channels))
+            return
+        # A sharded subscription takes channels of one slot only: one command per channel.
+        for channel in list(channels):
+            await self._send(self._subscribe, [channel])
+
+    async def _send(self, command: bytes, args: list[bytes]) -> None:
+        connection = self._connection
+        # Never let a write reconnect the socket behind the reader's back: redis-py would do so
+        # silently, and messages published meanwhile would be lost without anyone noticing.
+        if connection is None or not connection.is_connected:
+            return
+        if command != b"PING" and not args:
+            return
+        async with self._write_lock:
+            try:
+                await connection.send_command(command, *args, check_health=False)
+            except (RedisError, OSError) as exc:
+                # The reader sees the same broken connection and ends; nothing to do here.
+                logger.debug("redis command %s failed: %s", command, exc)
+
+    def _confirm(self, channel: bytes) -> None:
+        self.confirmed.add(channel)
+        for waiter in self._waiters.pop(channel, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _lost(self, connection: Connection) -> None:
+        self._connection = None
+        self.confirmed.clear()
+        self._unsubscribing.clear()
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+        self._waiters.clear()
+        asyncio.get_running_loop().create_task(connection.disconnect(nowait=True))

@@ -1,0 +1,103 @@
+"""Where Redis is: one server (`SSE_REDIS_URL`) or a Redis Cluster (`SSE_REDIS_CLUSTER_NODES`).
+
+Both the hub and the command paths (tickets, history, presence) get their clients here, so the rest
+of the service runs unchanged on either. On a cluster, channels travel on sharded pub/sub
+(`SSUBSCRIBE`), which a node delivers only to its own subscribers: the hub must hold one connection
+per node that owns a channel it needs, and follow the slot map when slots move or a node fails over.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+from urllib.parse import urlsplit
+
+import redis.asyncio as redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import Connection, ConnectionPool
+
+from .settings import Settings
+
+CommandClient: TypeAlias = "redis.Redis | RedisCluster"
+
+# A subscription connection must notice a dead peer by itself (TCP keepalive) and never time out
+# while idle: it waits for messages.
+_SUBSCRIPTION_OPTIONS = {
+    "health_check_interval": 0,
+    "socket_keepalive": True,
+    "socket_connect_timeout": 5,
+    # RESP2: pub/sub replies arrive as plain arrays, read in order like any other reply
+    # (redis-py 8 defaults to RESP3, where they are push messages routed to a handler).
+    "protocol": 2,
+}
+
+
+def command_client(settings: Settings) -> CommandClient:
+    if settings.redis_cluster_nodes:
+        nodes = [ClusterNode(host, port) for host, port in settings.redis_cluster_nodes]
+        return RedisCluster(startup_nodes=nodes, socket_timeout=5, socket_connect_timeout=2)
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+
+
+def is_cluster(client: CommandClient) -> bool:
+    return isinstance(client, RedisCluster)
+
+
+class SingleRedis:
+    """One server: every channel lives on it, under classic pub/sub."""
+
+    sharded = False
+
+    def __init__(self, url: str) -> None:
+        self._pool = ConnectionPool.from_url(url, **_SUBSCRIPTION_OPTIONS)
+        parts = urlsplit(url)
+        # How logs name it: host:port or the socket's path, never the password.
+        self._node = parts.path if parts.scheme == "unix" else parts.netloc.rpartition("@")[2]
+
+    def node_of(self, pubsub_channel: bytes) -> str:
+        return self._node
+
+    async def refresh(self) -> None:
+        """Nothing moves on one server."""
+
+    def connection(self, node: str) -> Connection:
+        connection: Connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
+        return connection
+
+
+class ClusterSlots:
+    """A Redis Cluster: a channel lives on the master that owns its hash slot, under sharded pub/sub."""
+
+    sharded = True
+
+    def __init__(self, client: RedisCluster) -> None:
+        self._client = client
+
+    def node_of(self, pubsub_channel: bytes) -> str:
+        node = self._client.get_node_from_key(pubsub_channel.decode())
+        assert node is not None
+        return str(node.name)
+
+    async def refresh(self) -> None:
+        """Reloads the slot map from the cluster (after a failover, a migration or a MOVED)."""
+        await self._client.nodes_manager.initialize()
+
+    def connection(self, node: str) -> Connection:
+        host, _, port = node.rpartition(":")
+        known = self._client.get_node(node_name=node)
+        credentials = known.connection_kwargs if known is not None else {}
+        return Connection(
+            host=host,
+            port=int(port),
+            username=credentials.get("username"),
+            password=credentials.get("password"),
+            **_SUBSCRIPTION_OPTIONS,  # type: ignore[arg-type]
+        )
+
+
+Topology: TypeAlias = "SingleRedis | ClusterSlots"
+
+
+def topology(settings: Settings, client: CommandClient) -> Topology:
+    if isinstance(client, RedisCluster):
+        return ClusterSlots(client)
+    return SingleRedis(settings.redis_url)

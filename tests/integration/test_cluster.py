@@ -1,0 +1,175 @@
+"""Scale-out: a Redis Cluster (3 masters, 3 replicas, sharded pub/sub) and 2 SSE replicas behind nginx.
+
+Clients on both replicas listen to channels on every master and follow the EventSource reconnect
+rules (`tests.support.sse.follow`) while events are published and a replica dies or a master fails
+over; each must end with every event of its channels exactly once, in order. Run these alone with
+`pytest -m cluster`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.stack import Stack
+from tests.support.publish import ContinuousPublisher
+from tests.support.sse import Event, Followed, follow
+
+pytestmark = pytest.mark.cluster
+
+EVENTS = 900
+RATE = 300.0
+SSE_ENV = {"SSE_RETRY_MS": "100", "SSE_HEARTBEAT_SECONDS": "1", "SSE_PRESENCE_SECONDS": "0.5"}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    started = Stack(
+        tmp_path_factory.mktemp("cluster"), sse_env=SSE_ENV, sse_replicas=2, redis_cluster=True
+    ).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def channels(stack: Stack) -> list[str]:
+    """Two public channels on each master, so every node carries some of the traffic."""
+    assert stack.cluster is not None
+    masters = stack.cluster.master_ports()
+    by_master: dict[int, list[str]] = {port: [] for port in masters}
+    while any(len(found) < 2 for found in by_master.values()):
+        channel = f"public.cl-{uuid.uuid4().hex[:10]}"
+        found = by_master[stack.cluster.master_of_key(f"sse:{{{channel}}}")]
+        if len(found) < 2:
+            found.append(channel)
+    return [channel for found in by_master.values() for channel in found]
+
+
+def subscriptions(channels: list[str]) -> list[list[str]]:
+    """Eight connections: one per channel, and two on three channels of different masters each."""
+    return [[c] for c in channels[:6]] + [channels[0::2], channels[1::2]]
+
+
+async def listen_while(
+    stack: Stack, subscribed: list[list[str]], publisher: ContinuousPublisher, disrupt: Callable[[], None]
+) -> list[Followed]:
+    """Follows every subscription through nginx while `publisher` runs and `disrupt()` runs in a thread."""
+    expected: dict[str, int] = {}
+
+    def done_for(wanted: list[str]) -> Callable[[list[Event]], bool]:
+        return lambda events: bool(expected) and len(events) >= sum(expected[c] for c in wanted)
+
+    results = [Followed() for _ in subscribed]
+    listeners = [
+        asyncio.create_task(
+            follow(
+                f"{stack.nginx.url}/sse/?" + "&".join(f"channel={c}" for c in wanted),
+                done_for(wanted),
+                60,
+                followed=result,
+            )
+        )
+        for wanted, result in zip(subscribed, results, strict=True)
+    ]
+    async with asyncio.timeout(10):
+        while not all(result.connections for result in results):
+            await asyncio.sleep(0.01)
+    publisher.start()
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(disrupt)
+    await asyncio.to_thread(publisher.join, 30)
+    expected.update({channel: len(ids) for channel, ids in publisher.stream_ids().items()})
+    await asyncio.gather(*listeners)
+    return results
+
+
+def assert_exactly_once_in_order(
+    subscribed: list[list[str]], results: list[Followed], publisher: ContinuousPublisher
+) -> None:
+    assert not publisher.is_alive()
+    published = publisher.stream_ids()
+    assert sum(map(len, published.values())) >= EVENTS
+    for wanted, followed in zip(subscribed, results, strict=True):
+        assert not followed.timed_out, f"{wanted}: {followed}"
+        for channel in wanted:
+            received = [e.stream_id for e in followed.events if e.channel == channel]
+            assert received == published[channel], f"{channel}: {len(received)} of {len(published[channel])}"
+        assert len(followed.events) == sum(len(published[c]) for c in wanted)
+
+
+async def connections_of(stack: Stack) -> list[int]:
+    """Open streams per SSE replica, from each one's own metrics."""
+    counts = []
+    async with httpx.AsyncClient(timeout=3) as client:
+        for service in stack.sse_services:
+            metrics = (await client.get(f"{service.url}/metrics")).text
+            found = re.search(r"^sse_connections (\S+)$", metrics, re.M)
+            assert found, metrics
+            counts.append(int(float(found[1])))
+    return counts
+
+
+def publisher_for(stack: Stack, channels: list[str]) -> ContinuousPublisher:
+    assert stack.cluster is not None
+    return ContinuousPublisher(stack.cluster.client, channels, EVENTS, RATE)
+
+
+async def test_clients_on_both_replicas_get_every_event_of_every_node_exactly_once(
+    stack: Stack, channels: list[str]
+) -> None:
+    subscribed = subscriptions(channels)
+    spread: list[list[int]] = []
+
+    def look_at_the_spread() -> None:
+        spread.append(asyncio.run(connections_of(stack)))
+
+    publisher = publisher_for(stack, channels)
+    results = await listen_while(stack, subscribed, publisher, look_at_the_spread)
+    assert_exactly_once_in_order(subscribed, results, publisher)
+    assert all(count > 0 for count in spread[0]), f"nginx left a replica idle: {spread[0]}"
+    assert all(result.connections == 1 for result in results)
+
+
+async def test_a_killed_replicas_clients_resume_on_the_other_without_loss(
+    stack: Stack, channels: list[str]
+) -> None:
+    subscribed = subscriptions(channels)
+    victim = stack.sse_services[1]
+    publisher = publisher_for(stack, channels)
+
+    def kill_a_replica() -> None:
+        assert victim.process is not None
+        victim.process.kill()
+
+    try:
+        results = await listen_while(stack, subscribed, publisher, kill_a_replica)
+    finally:
+        victim.start()
+    assert_exactly_once_in_order(subscribed, results, publisher)
+    assert any(result.connections >= 2 for result in results), "no client was on the killed replica"
+
+
+async def test_a_master_failing_over_loses_nothing(stack: Stack, channels: list[str], tmp_path: Path) -> None:
+    assert stack.cluster is not None
+    cluster = stack.cluster
+    subscribed = subscriptions(channels)
+    publisher = publisher_for(stack, channels)
+    master = cluster.master_of_key(f"sse:{{{channels[0]}}}")
+    promoted: list[int] = []
+
+    def fail_over() -> None:
+        promoted.append(cluster.failover(master))
+
+    results = await listen_while(stack, subscribed, publisher, fail_over)
+    assert_exactly_once_in_order(subscribed, results, publisher)
+    assert cluster.master_of_key(f"sse:{{{channels[0]}}}") == promoted[0] != master
+    # The streams stayed open: the hubs followed the slot to its new master and filled the gap.
+    assert all(result.connections == 1 for result in results)
+    logs = "".join(s.process.log_tail(400) for s in stack.sse_services if s.process is not None)
+    assert "gap filled" in logs
