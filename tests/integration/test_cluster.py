@@ -19,7 +19,7 @@ import pytest
 
 from devstack.stack import Stack
 from tests.support.publish import ContinuousPublisher
-from tests.support.sse import Event, Followed, follow
+from tests.support.sse import Event, Followed, follow, open_stream
 
 pytestmark = pytest.mark.cluster
 
@@ -173,3 +173,35 @@ async def test_a_master_failing_over_loses_nothing(stack: Stack, channels: list[
     assert all(result.connections == 1 for result in results)
     logs = "".join(s.process.log_tail(400) for s in stack.sse_services if s.process is not None)
     assert "gap filled" in logs
+
+
+async def test_tickets_revocation_and_presence_work_through_the_cluster(stack: Stack) -> None:
+    """Tickets, revocation (a sharded control message) and presence counts, all on the cluster."""
+    setup = (
+        "from django.contrib.auth import get_user_model\n"
+        "from live.tickets import issue_ticket\n"
+        "alice = get_user_model().objects.get(username='alice')\n"
+        "print(alice.pk, issue_ticket(alice, [f'user.{alice.pk}']).token)\n"
+    )
+    pk, token = stack.django.manage("shell", "-v", "0", "-c", setup).stdout.split()
+    url = f"{stack.nginx.url}/sse/user.{pk}?ticket={token}"
+    async with open_stream(url) as stream:
+        event_id = stack.django.manage("publish", f"user.{pk}", '{"for": "alice"}').stdout.strip()
+        (event,) = await stream.wait_for_events(1)
+        assert (event.channel, event.stream_id, event.data) == (f"user.{pk}", event_id, '{"for":"alice"}')
+        count = f"from live.presence import subscriber_count\nprint(subscriber_count('user.{pk}'))\n"
+        async with asyncio.timeout(5):
+            while stack.django.manage("shell", "-v", "0", "-c", count).stdout.strip() != "1":
+                await asyncio.sleep(0.2)
+        revoke = (
+            "from django.contrib.auth import get_user_model\n"
+            "from live.tickets import revoke_user_tickets\n"
+            f"print(revoke_user_tickets(get_user_model().objects.get(pk={pk})))\n"
+        )
+        assert stack.django.manage("shell", "-v", "0", "-c", revoke).stdout.strip() == "1"
+        await stream.read_to_end(timeout=5)
+    async with httpx.AsyncClient() as client:
+        refused = await client.get(url)
+    assert (refused.status_code, refused.text) == (401, "ticket expired or unknown\n")
+    logs = "".join(s.process.log_tail(200) for s in stack.sse_services if s.process is not None)
+    assert f"user={pk} reason=revoked" in logs
