@@ -137,6 +137,24 @@ class RedisCluster:
         wait_until(_polled(moved), 30, f"failover from port {master_port} to {new}")
         return new
 
+    def migrate_slot(self, key: str, to_port: int) -> int:
+        """Moves the slot of `key`, with its keys, to the master on `to_port` as resharding does
+        (IMPORTING, MIGRATING, MIGRATE, SETSLOT NODE); returns the slot's former owner."""
+        slot = key_slot(key.encode())
+        source = self.master_of_key(key)
+        source_id, target_id = (
+            self._command(source, "CLUSTER", "MYID"),
+            self._command(to_port, "CLUSTER", "MYID"),
+        )
+        self._command(to_port, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", source_id)
+        self._command(source, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", target_id)
+        while keys := self._command(source, "CLUSTER", "GETKEYSINSLOT", str(slot), "100"):
+            self._command(source, "MIGRATE", "127.0.0.1", str(to_port), "", "0", "5000", "KEYS", *keys)
+        for port in (to_port, source):
+            self._command(port, "CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
+        wait_until(_polled(lambda: self.master_of_key(key) == to_port), 10, f"slot {slot} on port {to_port}")
+        return source
+
     def kill(self, port: int) -> None:
         self.nodes[port].kill()
 

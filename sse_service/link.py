@@ -102,7 +102,7 @@ class Link:
                 reply = await connection.read_response(timeout=math.inf, disconnect_on_error=False)
             except ResponseError as exc:
                 # An error reply, e.g. MOVED for a slot this node gave away: the connection is fine.
-                logger.warning("redis %s refused a subscription: %s", self.node, exc)
+                logger.warning("redis %s refused a subscription: %s %s", self.node, type(exc).__name__, exc)
                 reply = [b"error", str(exc).encode()]
             if reply is None:
                 raise RedisConnectionError("connection closed")

@@ -205,3 +205,22 @@ async def test_tickets_revocation_and_presence_work_through_the_cluster(stack: S
     assert (refused.status_code, refused.text) == (401, "ticket expired or unknown\n")
     logs = "".join(s.process.log_tail(200) for s in stack.sse_services if s.process is not None)
     assert f"user={pk} reason=revoked" in logs
+
+
+async def test_a_slot_moving_to_another_master_loses_nothing(stack: Stack, channels: list[str]) -> None:
+    """Resharding: the slot and its keys migrate while events are published; Redis drops the sharded
+    subscriptions of the slot (`sunsubscribe`) and the hubs follow it to its new master."""
+    assert stack.cluster is not None
+    cluster = stack.cluster
+    subscribed = subscriptions(channels)
+    publisher = publisher_for(stack, channels)
+    key = f"sse:{{{channels[0]}}}"
+    target = next(port for port in cluster.master_ports() if port != cluster.master_of_key(key))
+
+    def migrate() -> None:
+        cluster.migrate_slot(key, target)
+
+    results = await listen_while(stack, subscribed, publisher, migrate)
+    assert_exactly_once_in_order(subscribed, results, publisher)
+    assert cluster.master_of_key(key) == target
+    assert all(result.connections == 1 for result in results)
