@@ -9,7 +9,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import pwd
 import re
 import shlex
 import socket
@@ -17,6 +16,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from tests.support.nginx_vars import local_nginx_vars
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "nginx" / "nginx.conf.template"
@@ -341,16 +342,7 @@ def test_local_rendered_config_passes_nginx_t(
     render: Callable[..., Path], require: Callable[[str], str], tmp_path: Path
 ) -> None:
     nginx = require("nginx")
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    variables = {
-        "NGINX_LISTEN": f"127.0.0.1:{_free_port()}",
-        "NGINX_USER": pwd.getpwuid(os.geteuid()).pw_name,
-        "NGINX_RUN_DIR": str(run_dir),
-        "NGINX_STATIC_ROOT": str(tmp_path / "static"),
-        "SSE_UPSTREAM": f"unix:{tmp_path / 'sse.sock'}",
-        "DJANGO_UPSTREAM": f"unix:{tmp_path / 'django.sock'}",
-    }
+    variables = local_nginx_vars(tmp_path, f"unix:{tmp_path / 'sse.sock'}", _free_port())
     conf = render(variables, tmp_path / "nginx.conf")
     result = subprocess.run(
         [nginx, "-t", "-c", str(conf), "-g", "daemon off;"], capture_output=True, text=True, timeout=30

@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.nginx_vars import local_nginx_vars
+
 
 class _Upstream(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
@@ -302,19 +304,9 @@ def test_sse_is_balanced_over_every_address_the_upstream_name_resolves_to(
         replica = _Replica((address, replicas[0].server_address[1] if replicas else 0))
         threading.Thread(target=replica.serve_forever, daemon=True).start()
         replicas.append(replica)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
     listen = _free_port()
     conf = render(
-        {
-            "NGINX_LISTEN": f"127.0.0.1:{listen}",
-            "NGINX_USER": pwd.getpwuid(os.geteuid()).pw_name,
-            "NGINX_RUN_DIR": str(run_dir),
-            "NGINX_STATIC_ROOT": str(tmp_path / "static"),
-            "SSE_UPSTREAM": f"sse:{replicas[0].server_address[1]}",
-            "DJANGO_UPSTREAM": f"unix:{tmp_path / 'django.sock'}",
-        },
-        tmp_path / "nginx.conf",
+        local_nginx_vars(tmp_path, f"sse:{replicas[0].server_address[1]}", listen), tmp_path / "nginx.conf"
     )
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n" + "".join(f"{a} sse\n" for a in addresses))
