@@ -47,7 +47,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         names = RedisNames(settings.key_prefix)
         tasks = [
             asyncio.create_task(hub.run()),
-            asyncio.create_task(hub.keepalive()),
             asyncio.create_task(report_presence(hub, client, names, settings.presence_seconds)),
         ]
         # Every open stream is a few dozen long-lived objects that the cyclic collector rescans at each

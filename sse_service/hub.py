@@ -4,9 +4,10 @@ Where the cost is. Measured on 2 vCPUs, the expensive part of fanning one messag
 browsers is waking a task per connection per message (an `asyncio.Queue` per client), not Python
 itself. So nothing here wakes a task per connection:
 
-- Each node's `Link` reads every reply Redis has already delivered into one batch. The hub encodes
-  each message into its SSE frame once, joins a batch's frames per connection, and writes them to
-  each connection's ASGI `send` from the reader's own task (`Subscriber.push`).
+- Each node's `Link` (`placement.py` keeps them) reads every reply Redis has already delivered into
+  one batch. The hub encodes each message into its SSE frame once, joins a batch's frames per
+  connection, and writes them to each connection's ASGI `send` from the reader's own task
+  (`Subscriber.push`).
 - Back-pressure: a connection whose socket has paused writing is parked behind a task of its own
   with a bounded backlog and, past that bound, is disconnected (it reconnects and resumes). The hub
   itself never waits for a client.
@@ -37,14 +38,13 @@ from redis.exceptions import RedisError
 
 from .history import History, newest_positions, read_history
 from .link import Link, Replies
+from .placement import Placement
 from .protocol import EnvelopeError, Positions, RedisNames, encode_frame, parse_envelope, parse_stream_id
 from .redis_clients import CommandClient, Topology
 from .settings import Settings
 from .subscriber import Subscriber
 
 logger = logging.getLogger(__name__)
-
-_RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 # Publish-to-send latency buckets, in seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -88,13 +88,12 @@ class Hub:
         self._settings = settings
         # A separate, ordinary client: a subscribed connection cannot run commands.
         self._commands = commands
-        self._topology = topology
         self._control = control
         self._names = RedisNames(settings.key_prefix)
         self._listeners: dict[str, set[Subscriber]] = {}
-        self._links: dict[str, Link] = {}
-        self._placed: dict[bytes, Link] = {}
-        self._ready = False
+        self._placement = Placement(topology, self, settings.heartbeat_seconds)
+        if control is not None:
+            self._placement.add([control.channel])
         # Per channel: the newest id delivered to its listeners.
         self._delivered: Positions = {}
         # Channels whose subscription broke or moved: filled from their streams once subscribed again,
@@ -113,7 +112,7 @@ class Hub:
 
     @property
     def connected(self) -> bool:
-        return self._ready and all(link.connected for link in self._links.values())
+        return self._placement.connected
 
     @property
     def channel_count(self) -> int:
@@ -149,13 +148,7 @@ class Hub:
         try:
             for channel in channels:
                 self._held[channel] = []
-            pubsub_channels = [self._names.pubsub_channel(c) for c in channels]
-            self._place(pubsub_channels)
-            waiters = []
-            for pubsub_channel in pubsub_channels:
-                link = self._placed.get(pubsub_channel)
-                if link is not None:
-                    waiters += link.waiting([pubsub_channel])
+            waiters = self._placement.add(map(self._names.pubsub_channel, channels))
             if waiters:
                 await asyncio.wait(waiters)
             try:
@@ -191,10 +184,7 @@ class Hub:
                 self._held.pop(channel, None)
                 self._stale.discard(channel)
                 gone.append(self._names.pubsub_channel(channel))
-        for pubsub_channel in gone:
-            link = self._placed.pop(pubsub_channel, None)
-            if link is not None:
-                link.remove([pubsub_channel])
+        self._placement.remove(gone)
 
     def close_all(self, reason: str) -> None:
         for listeners in list(self._listeners.values()):
@@ -205,113 +195,20 @@ class Hub:
         return await read_history(self._commands, self._names, positions)
 
     async def run(self) -> None:
-        """Learns where channels live, then keeps every channel subscribed for the life of the process."""
-        await self._refresh_topology()
-        self._ready = True
-        self._place(self._wanted())
-        await asyncio.Event().wait()
+        await asyncio.gather(self._placement.run(), self._placement.keepalive())
 
-    def _wanted(self) -> list[bytes]:
-        channels = [self._names.pubsub_channel(channel) for channel in self._listeners]
-        return channels + ([self._control.channel] if self._control is not None else [])
-
-    async def _refresh_topology(self) -> None:
-        failures = 0
-        while True:
-            try:
-                await self._topology.refresh()
-                return
-            except (RedisError, OSError) as exc:
-                delay = _RECONNECT_DELAYS[min(failures, len(_RECONNECT_DELAYS) - 1)]
-                failures += 1
-                logger.warning("redis unreachable (%s), retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-
-    def _place(self, pubsub_channels: Iterable[bytes]) -> None:
-        """Subscribes each channel on the link of the node that owns it, starting that link if new."""
-        if not self._ready:
-            return  # `run` places everything once it knows where channels live
-        for pubsub_channel in pubsub_channels:
-            try:
-                node = self._topology.node_of(pubsub_channel)
-            except RedisError as exc:  # a slot without an owner, mid-failover: retried by keepalive
-                logger.warning("no redis node for %r yet: %s", pubsub_channel, exc)
-                continue
-            link = self._links.get(node)
-            if link is None:
-                link = self._links[node] = Link(node, self._topology.sharded)
-                asyncio.get_running_loop().create_task(self._keep(link))
-            self._placed[pubsub_channel] = link
-            link.add([pubsub_channel])
-            channel = self._channel_of(pubsub_channel)
-            if channel is not None and channel in self._stale and link.connected:
-                asyncio.get_running_loop().create_task(self._fill_gap(link, [channel]))
-
-    async def _keep(self, link: Link) -> None:
-        """Keeps one node's link open while it has channels; each reconnect fills the gap."""
-        failures = 0
-        while link.wanted:
-            try:
-                await link.open(self._topology.connection(link.node))
-            except (RedisError, OSError) as exc:
-                delay = _RECONNECT_DELAYS[min(failures, len(_RECONNECT_DELAYS) - 1)]
-                failures += 1
-                logger.warning("redis %s unreachable (%s), retrying in %.1fs", link.node, exc, delay)
-                await asyncio.sleep(delay)
-                await self._follow_topology(link)
-                continue
-            failures = 0
-            logger.info("redis subscription to %s connected, %d channels", link.node, len(link.wanted))
-            stale = [c for c in map(self._channel_of, link.wanted) if c is not None and c in self._stale]
-            filler = asyncio.get_running_loop().create_task(self._fill_gap(link, stale))
-            try:
-                await link.run(self._on_replies)
-            except (RedisError, OSError) as exc:
-                self.stats.redis_reconnects += 1
-                logger.warning("redis subscription lost on %s (%s), reconnecting", link.node, exc)
-            finally:
-                filler.cancel()
-            self._mark_stale(link.wanted)
-            await asyncio.sleep(_RECONNECT_DELAYS[0])
-            await self._follow_topology(link)
-        if self._links.get(link.node) is link:
-            del self._links[link.node]
-        await link.close()
-
-    async def _follow_topology(self, link: Link) -> None:
-        """On a cluster, moves `link`'s channels whose slots another node now owns (failover, resharding)."""
-        if not self._topology.sharded:
-            return
-        try:
-            await self._topology.refresh()
-        except (RedisError, OSError) as exc:
-            logger.warning("could not refresh the cluster's slot map: %s", exc)
-            return
-        moved = []
-        for pubsub_channel in list(link.wanted):
-            try:
-                node = self._topology.node_of(pubsub_channel)
-            except RedisError:
-                continue
-            if node != link.node:
-                moved.append(pubsub_channel)
-        if moved:
-            logger.info("%d channels moved away from %s", len(moved), link.node)
-            self._unplace(link, moved)
-            self._place(moved)
-
-    def _unplace(self, link: Link, pubsub_channels: list[bytes]) -> None:
-        """Takes channels off `link`; they will need their gap filled wherever they are placed next."""
-        link.remove(pubsub_channels)
-        for pubsub_channel in pubsub_channels:
-            self._placed.pop(pubsub_channel, None)
-        self._mark_stale(pubsub_channels)
-
-    def _mark_stale(self, pubsub_channels: Iterable[bytes]) -> None:
+    def interrupted(self, pubsub_channels: Iterable[bytes], broken: bool) -> None:
+        """Holds these channels' live messages back until their gap is filled (`resumed`)."""
+        self.stats.redis_reconnects += broken
         for channel in map(self._channel_of, pubsub_channels):
             if channel is not None and channel in self._listeners:
                 self._stale.add(channel)
                 self._held.setdefault(channel, [])
+
+    def resumed(self, link: Link, pubsub_channels: list[bytes]) -> None:
+        stale = [c for c in map(self._channel_of, pubsub_channels) if c is not None and c in self._stale]
+        if stale:
+            asyncio.get_running_loop().create_task(self._fill_gap(link, stale))
 
     async def _fill_gap(self, link: Link, channels: list[str]) -> None:
         """Delivers what `channels` missed while not subscribed, then what was held back meanwhile."""
@@ -345,22 +242,7 @@ class Hub:
             "gap filled on %s: %d events on %d channels", link.node, len(history.frames), len(channels)
         )
 
-    async def keepalive(self) -> None:
-        """Pings each link so a silently dead one is noticed within a few intervals; places stragglers."""
-        interval = self._settings.heartbeat_seconds
-        while True:
-            await asyncio.sleep(interval)
-            self._place([c for c in self._wanted() if c not in self._placed])
-            for link in list(self._links.values()):
-                if not link.connected:
-                    continue
-                if time.monotonic() - link.last_reply > 3 * interval:
-                    logger.warning("redis %s silent for %.0fs, reconnecting", link.node, 3 * interval)
-                    await link.close()
-                else:
-                    await link.ping()
-
-    def _on_replies(self, link: Link, replies: Replies) -> None:
+    def received(self, replies: Replies) -> None:
         runs: Runs = []
         for reply in replies:
             kind = reply[0]
@@ -374,34 +256,11 @@ class Hub:
                     held.append(reply[2])
                 else:
                     self._frame_into(runs, channel, reply[2])
-            elif kind == b"subscribe" or kind == b"ssubscribe":
-                if self._control is not None and reply[1] == self._control.channel:
-                    self._control.subscribed()
-            elif kind == b"sunsubscribe" and reply[1] in link.wanted:
-                # Redis dropped a sharded subscription itself: the slot has moved to another node.
-                self._unplace(link, [reply[1]])
-                asyncio.get_running_loop().create_task(self._replace_moved(reply[1], link.node))
-            elif kind == b"error":
-                # A subscription refused (MOVED: our slot map is stale): start the link over, which
-                # reloads the map, places every channel afresh and fills their gaps.
-                asyncio.get_running_loop().create_task(link.close())
+            elif (kind == b"subscribe" or kind == b"ssubscribe") and (
+                self._control is not None and reply[1] == self._control.channel
+            ):
+                self._control.subscribed()
         self._fan_out(runs)
-
-    async def _replace_moved(self, pubsub_channel: bytes, old_node: str) -> None:
-        """Places a channel whose node gave it up, once the slot map says where it went.
-
-        Right after a failover, the node asked for the map may not know yet: ask again for a while.
-        """
-        for delay in _RECONNECT_DELAYS:
-            try:
-                await self._topology.refresh()
-                if self._topology.node_of(pubsub_channel) != old_node:
-                    break
-            except (RedisError, OSError) as exc:
-                logger.warning("could not refresh the cluster's slot map: %s", exc)
-            await asyncio.sleep(delay)
-        if pubsub_channel in self._wanted():
-            self._place([pubsub_channel])
 
     def _channel_of(self, pubsub_channel: bytes) -> str | None:
         """The listeners' channel name, or None for the control channel."""

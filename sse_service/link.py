@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -28,6 +28,16 @@ logger = logging.getLogger(__name__)
 Replies = list[list[Any]]
 
 
+class LinkOwner(Protocol):
+    """Told when Redis changes a subscription by itself."""
+
+    def dropped(self, link: Link, channel: bytes) -> None:
+        """Redis ended a sharded subscription on its own: the channel's slot moved away."""
+
+    def refused(self, link: Link) -> None:
+        """Redis answered a subscription with an error (MOVED: the slot is elsewhere)."""
+
+
 class Link:
     """The subscription of one node: which channels it should carry, and the socket that carries them.
 
@@ -35,8 +45,9 @@ class Link:
     Confirmations (`subscribe`/`ssubscribe` replies) release the waiters of `confirmed`.
     """
 
-    def __init__(self, node: str, sharded: bool) -> None:
+    def __init__(self, node: str, sharded: bool, owner: LinkOwner) -> None:
         self.node = node
+        self._owner = owner
         self.wanted: set[bytes] = set()
         self.confirmed: set[bytes] = set()
         self.last_reply = 0.0
@@ -60,7 +71,7 @@ class Link:
         self.last_reply = time.monotonic()
         await self._send_subscribe(self.wanted)
 
-    async def run(self, on_replies: Callable[[Link, Replies], None]) -> None:
+    async def run(self, on_replies: Callable[[Replies], None]) -> None:
         """Reads until the connection breaks, then raises (RedisError or OSError)."""
         connection = self._connection
         assert connection is not None
@@ -83,18 +94,26 @@ class Link:
         finally:
             self._lost(connection)
 
-    def _deliver(self, batch: Replies, on_replies: Callable[[Link, Replies], None]) -> None:
+    def _deliver(self, batch: Replies, on_replies: Callable[[Replies], None]) -> None:
         self.last_reply = time.monotonic()
         for reply in batch:
             kind = reply[0]
             if kind == b"subscribe" or kind == b"ssubscribe":
                 self._confirm(reply[1])
-            elif kind == b"sunsubscribe" and self._unsubscribing.get(reply[1]):
-                self._unsubscribing[reply[1]] -= 1
-                if not self._unsubscribing[reply[1]]:
-                    del self._unsubscribing[reply[1]]
-                reply[0] = b"unsubscribed"  # the answer to our own request, not news
-        on_replies(self, batch)
+            elif kind == b"sunsubscribe":
+                self._unsubscribed(reply[1])
+            elif kind == b"error":
+                self._owner.refused(self)
+        on_replies(batch)
+
+    def _unsubscribed(self, channel: bytes) -> None:
+        pending = self._unsubscribing.get(channel, 0)
+        if pending > 1:
+            self._unsubscribing[channel] = pending - 1
+        elif pending == 1:
+            del self._unsubscribing[channel]
+        elif channel in self.wanted:  # not our own request's answer: news
+            self._owner.dropped(self, channel)
 
     async def _read(self, connection: Connection) -> Any:
         while True:

@@ -1,0 +1,202 @@
+"""Which node carries each channel, with one `Link` per node kept open: the hub's subscriptions.
+
+On one Redis every channel rides the one link. On a Redis Cluster a channel lives on the master that
+owns its hash slot, so the placement follows the slot map: when a node gives a channel up (Redis ends
+a sharded subscription itself after a slot migration or a failover), refuses one (MOVED: the map is
+stale) or its link breaks, it reloads the map and places the channel again. Each interruption and
+each resubscription is reported to the owner (the hub), which holds live messages back and fills the
+gap from the channel's stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Protocol
+
+from redis.exceptions import RedisError
+
+from .link import Link, Replies
+from .redis_clients import Topology
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class Owner(Protocol):
+    """What the placement tells about the channels it carries."""
+
+    def received(self, replies: Replies) -> None: ...
+
+    def interrupted(self, pubsub_channels: Iterable[bytes], broken: bool) -> None:
+        """These channels are not subscribed anywhere for now (`broken`: their link broke)."""
+
+    def resumed(self, link: Link, pubsub_channels: list[bytes]) -> None:
+        """These channels are subscribed (again) on `link`, which is connected."""
+
+
+class Placement:
+    def __init__(self, topology: Topology, owner: Owner, heartbeat_seconds: float) -> None:
+        self._topology = topology
+        self._owner = owner
+        self._heartbeat_seconds = heartbeat_seconds
+        self._wanted: set[bytes] = set()
+        self._links: dict[str, Link] = {}
+        self._placed: dict[bytes, Link] = {}
+        self._ready = False
+
+    @property
+    def connected(self) -> bool:
+        return self._ready and all(link.connected for link in self._links.values())
+
+    def add(self, pubsub_channels: Iterable[bytes]) -> list[asyncio.Future[None]]:
+        """Subscribes the channels; returns futures done once Redis has confirmed them."""
+        pubsub_channels = list(pubsub_channels)
+        self._wanted.update(pubsub_channels)
+        self._place(pubsub_channels)
+        return [
+            waiter
+            for pubsub_channel in pubsub_channels
+            if (link := self._placed.get(pubsub_channel)) is not None
+            for waiter in link.waiting([pubsub_channel])
+        ]
+
+    def remove(self, pubsub_channels: Iterable[bytes]) -> None:
+        for pubsub_channel in pubsub_channels:
+            self._wanted.discard(pubsub_channel)
+            link = self._placed.pop(pubsub_channel, None)
+            if link is not None:
+                link.remove([pubsub_channel])
+
+    async def run(self) -> None:
+        """Learns where channels live, then keeps every wanted channel placed for the life of the process."""
+        failures = 0
+        while True:
+            try:
+                await self._topology.refresh()
+                break
+            except (RedisError, OSError) as exc:
+                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+                failures += 1
+                logger.warning("redis unreachable (%s), retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+        self._ready = True
+        self._place(self._wanted)
+        await asyncio.Event().wait()
+
+    async def keepalive(self) -> None:
+        """Pings each link so a silently dead one is noticed within a few intervals; places stragglers."""
+        interval = self._heartbeat_seconds
+        while True:
+            await asyncio.sleep(interval)
+            self._place(self._wanted - self._placed.keys())
+            for link in list(self._links.values()):
+                if not link.connected:
+                    continue
+                if time.monotonic() - link.last_reply > 3 * interval:
+                    logger.warning("redis %s silent for %.0fs, reconnecting", link.node, 3 * interval)
+                    await link.close()
+                else:
+                    await link.ping()
+
+    def _place(self, pubsub_channels: Iterable[bytes]) -> None:
+        """Subscribes each channel on the link of the node that owns it, starting that link if new."""
+        if not self._ready:
+            return  # `run` places everything once it knows where channels live
+        for pubsub_channel in list(pubsub_channels):
+            try:
+                node = self._topology.node_of(pubsub_channel)
+            except RedisError as exc:  # a slot without an owner, mid-failover: retried by keepalive
+                logger.warning("no redis node for %r yet: %s", pubsub_channel, exc)
+                continue
+            link = self._links.get(node)
+            if link is None:
+                link = self._links[node] = Link(node, self._topology.sharded, self)
+                asyncio.get_running_loop().create_task(self._keep(link))
+            self._placed[pubsub_channel] = link
+            link.add([pubsub_channel])
+            if link.connected:
+                self._owner.resumed(link, [pubsub_channel])
+
+    def _unplace(self, link: Link, pubsub_channels: list[bytes]) -> None:
+        link.remove(pubsub_channels)
+        for pubsub_channel in pubsub_channels:
+            self._placed.pop(pubsub_channel, None)
+        self._owner.interrupted(pubsub_channels, broken=False)
+
+    async def _keep(self, link: Link) -> None:
+        """Keeps one node's link open while it carries channels."""
+        failures = 0
+        while link.wanted:
+            try:
+                await link.open(self._topology.connection(link.node))
+            except (RedisError, OSError) as exc:
+                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+                failures += 1
+                logger.warning("redis %s unreachable (%s), retrying in %.1fs", link.node, exc, delay)
+                await asyncio.sleep(delay)
+                await self._follow_slots(link)
+                continue
+            failures = 0
+            logger.info("redis subscription to %s connected, %d channels", link.node, len(link.wanted))
+            self._owner.resumed(link, list(link.wanted))
+            try:
+                await link.run(self._owner.received)
+            except (RedisError, OSError) as exc:
+                logger.warning("redis subscription lost on %s (%s), reconnecting", link.node, exc)
+            self._owner.interrupted(link.wanted, broken=True)
+            await asyncio.sleep(RECONNECT_DELAYS[0])
+            await self._follow_slots(link)
+        if self._links.get(link.node) is link:
+            del self._links[link.node]
+        await link.close()
+
+    async def _follow_slots(self, link: Link) -> None:
+        """On a cluster, moves `link`'s channels whose slots another node now owns (failover, resharding)."""
+        if not self._topology.sharded:
+            return
+        try:
+            await self._topology.refresh()
+        except (RedisError, OSError) as exc:
+            logger.warning("could not refresh the cluster's slot map: %s", exc)
+            return
+        moved = []
+        for pubsub_channel in list(link.wanted):
+            try:
+                if self._topology.node_of(pubsub_channel) != link.node:
+                    moved.append(pubsub_channel)
+            except RedisError:
+                continue
+        if moved:
+            logger.info("%d channels moved away from %s", len(moved), link.node)
+            self._unplace(link, moved)
+            self._place(moved)
+
+    def dropped(self, link: Link, pubsub_channel: bytes) -> None:
+        """Redis ended a sharded subscription itself: the channel's slot has moved to another node."""
+        self._unplace(link, [pubsub_channel])
+        asyncio.get_running_loop().create_task(self._replace(pubsub_channel, link.node))
+
+    def refused(self, link: Link) -> None:
+        """A subscription was refused (MOVED: the slot map is stale): start the link over, which
+        reloads the map and places every channel afresh."""
+        asyncio.get_running_loop().create_task(link.close())
+
+    async def _replace(self, pubsub_channel: bytes, old_node: str) -> None:
+        """Places a channel its node gave up, once the slot map says where it went.
+
+        Right after a failover, the node asked for the map may not know yet: ask again for a while.
+        """
+        for delay in RECONNECT_DELAYS:
+            try:
+                await self._topology.refresh()
+                if self._topology.node_of(pubsub_channel) != old_node:
+                    break
+            except (RedisError, OSError) as exc:
+                logger.warning("could not refresh the cluster's slot map: %s", exc)
+            await asyncio.sleep(delay)
+        if pubsub_channel in self._wanted:
+            self._place([pubsub_channel])
