@@ -5,11 +5,14 @@ import pytest
 from sse_service.protocol import (
     Envelope,
     EnvelopeError,
+    PositionError,
     RedisNames,
     encode_frame,
     encode_preamble,
+    format_positions,
     is_valid_channel,
     parse_envelope,
+    parse_positions,
 )
 
 
@@ -61,3 +64,27 @@ def test_empty_data_still_makes_a_frame() -> None:
 
 def test_preamble_tells_the_browser_when_to_retry() -> None:
     assert encode_preamble(2500) == b"retry: 2500\n: connected\n\n"
+
+
+def test_an_event_id_names_its_own_channel_first_then_the_connections_others() -> None:
+    assert parse_positions("news/1700000000000-0") == {"news": (1700000000000, 0)}
+    assert parse_positions("news/5-1,user.7/3-0") == {"news": (5, 1), "user.7": (3, 0)}
+
+
+def test_positions_round_trip_through_the_id_suffix() -> None:
+    positions = {"user.7": (3, 0), "public.board": (1700000000000, 12)}
+    assert parse_positions("news/5-1" + format_positions(positions).decode()) == {"news": (5, 1), **positions}
+
+
+@pytest.mark.parametrize(
+    "last_event_id",
+    ["", "news", "news/", "/1-0", "news/1-0,", "news/1-0,,x/2-0", "news/1", "bad name/1-0", "news/1-0;x/2-0"],
+)
+def test_malformed_event_ids_are_refused(last_event_id: str) -> None:
+    with pytest.raises(PositionError):
+        parse_positions(last_event_id)
+
+
+def test_an_id_with_too_many_positions_is_refused_before_parsing_them_all() -> None:
+    with pytest.raises(PositionError, match="more than 256"):
+        parse_positions(",".join(f"c{n}/1-0" for n in range(300)))
