@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import report
 from .runner import Options, run_scenario
-from .scenarios import SCENARIOS, by_name
+from .scenarios import SCENARIOS, Scenario, by_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -26,6 +26,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         choices=["unix", "tcp"],
         default="unix",
         help="how nginx reaches the service: a Unix socket (devstack's local default), or TCP (compose's)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        metavar="N",
+        help="N SSE service processes behind the one nginx in every scenario run "
+        "(default: 1, and 2 for fanout-1k-2rep); a scenario on N > 1 is named NAME-Nrep",
     )
     parser.add_argument("--quick", action="store_true", help="10x fewer clients, 2 s runs: a smoke test")
     parser.add_argument("--env", action="append", default=[], metavar="K=V", help="extra SSE_* env")
@@ -46,14 +53,29 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     for pair in options.env:
         if "=" not in pair or not pair.startswith("SSE_"):
             parser.error(f"--env {pair!r}: expected SSE_NAME=VALUE")
+    if options.replicas is not None and options.replicas < 1:
+        parser.error("--replicas: at least 1")
+    if options.direct and (options.replicas or 1) > 1:
+        parser.error("--direct runs one SSE process: several need nginx in front")
     return options
+
+
+def _selected(args: argparse.Namespace) -> list[Scenario]:
+    scenarios = [by_name(name) for name in args.scenario] if args.scenario else list(SCENARIOS)
+    if args.replicas is not None:
+        # fanout-1k-2rep is fanout-1k on 2 replicas: the same scenario runs once.
+        scenarios = list(dict.fromkeys(s.with_replicas(args.replicas) for s in scenarios))
+    if args.direct:
+        left_out = [s.name for s in scenarios if s.replicas > 1]
+        if left_out:
+            print(f"bench: --direct leaves out {', '.join(left_out)} (needs nginx)", file=sys.stderr)
+        scenarios = [s for s in scenarios if s.replicas == 1]
+    return [s.quick() for s in scenarios] if args.quick else scenarios
 
 
 def main(argv: list[str]) -> int:
     args = _parse(argv)
-    scenarios = [by_name(name) for name in args.scenario] if args.scenario else list(SCENARIOS)
-    if args.quick:
-        scenarios = [s.quick() for s in scenarios]
+    scenarios = _selected(args)
     run_root = Path(tempfile.mkdtemp(prefix="bench-"))
     stamp = args.results_dir / time.strftime("%Y%m%dT%H%M%S")
     args.results_dir.mkdir(parents=True, exist_ok=True)
@@ -79,9 +101,7 @@ def main(argv: list[str]) -> int:
     for scenario in scenarios:
         left = deadline - time.monotonic()
         if left < 30:
-            results.append(
-                {**_skipped(scenario.name, scenario.target.describe()), "clients": scenario.clients}
-            )
+            results.append(_skipped(scenario))
             continue
         print(f"bench: {scenario.name} ({scenario.clients} clients)...", file=sys.stderr, flush=True)
         results.append(run_scenario(scenario, options, left))
@@ -100,11 +120,13 @@ def main(argv: list[str]) -> int:
     return 1 if args.check and not all(r["passed"] for r in results) else 0
 
 
-def _skipped(name: str, target: str) -> dict[str, object]:
+def _skipped(scenario: Scenario) -> dict[str, object]:
     return {
-        "scenario": name,
+        "scenario": scenario.name,
         "kind": "skipped",
-        "target": target,
+        "clients": scenario.clients,
+        "replicas": scenario.replicas,
+        "target": scenario.target.describe(),
         "error": "out of time budget",
         "passed": False,
     }

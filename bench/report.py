@@ -89,6 +89,13 @@ COLUMNS: Sequence[tuple[str, str, Callable[[Result], str]]] = (
 )
 
 
+# Under the table when a row ran on several SSE processes (`--replicas`, fanout-1k-2rep).
+REPLICAS_NOTE = (
+    "NAME-Nrep = the scenario on N SSE processes behind the one nginx and Redis; cpu% svc and KB/conn",
+    "count all of them.",
+)
+
+
 def table(results: Sequence[Result], info: dict[str, Any]) -> str:
     rows = [[cell(r) for _, _, cell in COLUMNS] for r in results]
     widths = [max([len(name), *(len(row[i]) for row in rows)]) for i, (name, _, _) in enumerate(COLUMNS)]
@@ -113,6 +120,7 @@ def table(results: Sequence[Result], info: dict[str, Any]) -> str:
         "other = busy CPU of the machine none of the benchmark's processes accounts for (kernel, noise).",
         "cut = streams the server ended mid-run (the client reconnects with Last-Event-ID; a cut-off counts",
         "as delivered only if the missed events arrive). KB/conn = service + nginx RSS growth per stream.",
+        *(REPLICAS_NOTE if any(r.get("replicas", 1) > 1 for r in results) else []),
         "targets: " + "; ".join(f"{r['scenario']} {r['target']}" for r in results),
     ]
     noisy = [r["scenario"] for r in results if _busy_elsewhere(r) > NOISY_PCT]

@@ -2,7 +2,8 @@
 
 Phases, each bounded: connect -> warm-up (publish until every stream has had an event) -> quiesce ->
 memory snapshot -> reset counters -> run (publish, or hold idle) -> drain -> results. Memory per
-connection is the growth of service + nginx RSS over the servers' own baseline before any client.
+connection is the growth of service + nginx RSS over the servers' own baseline before any client;
+`service` is all the SSE processes of a scenario on several replicas.
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ async def _phases(
     connected = _rss(groups, MEMORY_GROUPS)
     alive = (await client.ask({"cmd": "reset"}, 10))["alive"]
     result["alive_at_start"] = alive
+    result["streams_by_replica"] = servers.streams()
     result["rss_connected_kb"] = connected
     if alive:
         grown = {name: connected[name] - base[name] for name in MEMORY_GROUPS}
@@ -186,6 +188,7 @@ async def _start_profiles(
     # py-spy leaves idle samples out, so a window longer than the phase only costs time.
     seconds = {"publish": scenario.duration, "idle": scenario.hold, "connect": 6.0}[scenario.kind]
     for name in options.profile:
+        # The first process of the group: with several replicas, the first SSE service.
         out = Path(f"{options.profile_prefix}-{scenario.name}-{name}.collapsed")
         process = await profile.record(groups[name][0], seconds, out, options.profile_native)
         if process is None:
@@ -244,6 +247,7 @@ def run_scenario(scenario: Scenario, options: Options, budget_s: float) -> Resul
         "rate": scenario.rate,
         "duration": scenario.duration if scenario.kind == "publish" else scenario.hold,
         "via": "direct" if options.direct else "nginx",
+        "replicas": scenario.replicas,
         "target": scenario.target.describe(),
     }
     limit = max(1.0, min(scenario.time_limit, budget_s))
@@ -253,6 +257,7 @@ def run_scenario(scenario: Scenario, options: Options, budget_s: float) -> Resul
         direct=options.direct,
         sse_env=options.sse_env,
         unix_upstream=options.unix_upstream,
+        replicas=scenario.replicas,
     )
     try:
         raise_fd_limit(scenario.clients + 256)

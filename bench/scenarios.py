@@ -1,4 +1,5 @@
-"""The scenarios of issue 6 and their targets, as data; `--quick` scales them down for smoke runs."""
+"""The scenarios of issue 6 and their targets, as data; `--quick` scales them down for smoke runs,
+`--replicas` runs them on several SSE processes."""
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ class Target:
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str
+    # The name on one SSE process; `name` adds the replica count to it for more.
+    base_name: str
     kind: Kind
     per_channel: int
     target: Target
@@ -71,6 +73,12 @@ class Scenario:
     drain: float = 15.0
     # Clients cut off by the server reconnect with Last-Event-ID, as browsers do.
     reconnect: bool = True
+    # SSE service processes behind the one nginx, sharing the one Redis.
+    replicas: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.base_name if self.replicas == 1 else f"{self.base_name}-{self.replicas}rep"
 
     @property
     def clients(self) -> int:
@@ -91,18 +99,25 @@ class Scenario:
             drain=min(self.drain, 10.0),
         )
 
+    def with_replicas(self, replicas: int) -> Scenario:
+        return replace(self, replicas=replicas)
+
 
 # Backlog cap per connection (SSE_SEND_BUFFER_BYTES, 1 MiB) plus socket and proxy buffers.
 _FLOOD_PEAK_KB = 1024 + 256
 
+_FANOUT_1K = Scenario(
+    "fanout-1k",
+    "publish",
+    1000,
+    Target(min_delivered_pct=98, max_p99_ms=75, max_lost=0),
+    rate=100,
+)
+
 SCENARIOS = [
-    Scenario(
-        "fanout-1k",
-        "publish",
-        1000,
-        Target(min_delivered_pct=98, max_p99_ms=75, max_lost=0),
-        rate=100,
-    ),
+    _FANOUT_1K,
+    # The same load on two SSE processes, the row next to it: what a second replica buys on one machine.
+    _FANOUT_1K.with_replicas(2),
     Scenario(
         "fanout-5k",
         "publish",

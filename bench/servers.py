@@ -1,12 +1,14 @@
 """Redis, the SSE service and nginx for one scenario: started fresh, measured from /proc, stopped.
 
 Started with the repo's `devstack`, so nginx runs the production template, the service the production
-settings (plus any `--env` overrides), and the publisher the project's Lua step.
+settings (plus any `--env` overrides), and the publisher the project's Lua step. With `replicas`, several
+SSE services share the one Redis behind the one nginx, named and socketed as `devstack.Stack` does.
 """
 
 from __future__ import annotations
 
 import resource
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,27 +43,29 @@ class Servers:
     sse_env: dict[str, str] = field(default_factory=dict)
     # nginx reaches the service over a Unix socket instead of loopback TCP (not with `direct`).
     unix_upstream: bool = False
+    # SSE services nginx balances the streams over; `direct` has no nginx, so it takes only one.
+    replicas: int = 1
     redis: RedisServer = field(init=False)
-    sse: SseService = field(init=False)
+    sse_services: list[SseService] = field(init=False, default_factory=list)
     nginx: Nginx | None = field(init=False, default=None)
 
     def start(self) -> Servers:
+        if self.replicas < 1 or (self.direct and self.replicas > 1):
+            raise ValueError(f"{self.replicas} replicas: at least one, and only one without nginx")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.redis = RedisServer(self.run_dir, free_port())
-        uds = self.run_dir / "sse.sock" if self.unix_upstream and not self.direct else None
-        self.sse = SseService(
-            self.run_dir, self.redis.url, free_port(), env={**BENCH_SSE_ENV, **self.sse_env}, uds=uds
-        )
+        self.sse_services = [self._sse_service(index) for index in range(1, self.replicas + 1)]
         try:
             self.redis.start()
-            self.sse.start()
+            for service in self.sse_services:
+                service.start()
             if not self.direct:
                 static = self.run_dir / "static"
                 static.mkdir(exist_ok=True)
                 self.nginx = Nginx(
                     self.run_dir,
                     free_port(),
-                    sse_upstream=self.sse.upstream,
+                    sse_upstream=",".join(service.upstream for service in self.sse_services),
                     # Nothing listens there: the benchmark never asks for a Django page.
                     django_upstream=f"127.0.0.1:{free_port()}",
                     static_root=static,
@@ -71,25 +75,62 @@ class Servers:
             raise
         return self
 
+    def _sse_service(self, index: int) -> SseService:
+        name = "sse" if index == 1 else f"sse-{index}"
+        uds = self.run_dir / f"{name}.sock" if self.unix_upstream and not self.direct else None
+        env = {**BENCH_SSE_ENV, **self.sse_env}
+        return SseService(self.run_dir, self.redis.url, free_port(), env=env, name=name, uds=uds)
+
     @property
     def port(self) -> int:
         """Where the load client connects: nginx, or the service itself with --direct."""
-        return self.nginx.port if self.nginx is not None else self.sse.port
+        return self.nginx.port if self.nginx is not None else self.sse_services[0].port
 
     def pids(self) -> dict[str, list[int]]:
-        """Process groups as reported: nginx is its master plus the workers of the moment."""
-        groups = {"service": [_pid(self.sse.process)], "redis": [_pid(self.redis.process)]}
+        """Process groups as reported: nginx is its master plus the workers of the moment; `service`
+        is every replica, and with several each is also a detail group of its own (`service:sse-2`)."""
+        groups = {
+            "service": [_pid(service.process) for service in self.sse_services],
+            "redis": [_pid(self.redis.process)],
+        }
+        if len(self.sse_services) > 1:
+            groups.update({f"service:{s.name}": [_pid(s.process)] for s in self.sse_services})
         groups["nginx"] = with_descendants([_pid(self.nginx.process)]) if self.nginx is not None else []
         return groups
 
+    def streams(self) -> dict[str, int]:
+        """Open streams per SSE service, from its own /metrics: how nginx spread the clients."""
+        return {service.name: _open_streams(service.address) for service in self.sse_services}
+
     def service_log(self) -> str:
-        process = self.sse.process
-        return process.log_path.read_text(errors="replace") if process is not None else ""
+        return "".join(
+            service.process.log_path.read_text(errors="replace")
+            for service in self.sse_services
+            if service.process is not None
+        )
 
     def stop(self) -> None:
-        for part in (self.nginx, getattr(self, "sse", None), getattr(self, "redis", None)):
+        for part in (self.nginx, *reversed(self.sse_services), getattr(self, "redis", None)):
             if part is not None:
                 part.stop()
+
+
+def _open_streams(address: int | Path) -> int:
+    """The `sse_connections` gauge of the service listening at `address` (port or Unix socket)."""
+    family, target = (
+        (socket.AF_UNIX, str(address))
+        if isinstance(address, Path)
+        else (socket.AF_INET, ("127.0.0.1", address))
+    )
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(target)
+        sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        body = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+    for line in body.splitlines():
+        if line.startswith("sse_connections "):
+            return int(float(line.split()[1]))
+    raise OSError(f"no sse_connections in the /metrics of {address}")
 
 
 def _pid(process: Process | None) -> int:
