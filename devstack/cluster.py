@@ -32,7 +32,7 @@ class RedisCluster:
         taken: set[int] = set()
         self.ports = []
         for _ in range(self.masters * (1 + self.replicas_per_master)):
-            port = _cluster_port(taken)
+            port = cluster_port(taken)
             taken |= {port, port + BUS_OFFSET}
             self.ports.append(port)
 
@@ -221,7 +221,7 @@ def _polled(check: Callable[[], bool]) -> Callable[[], bool]:
     return polled
 
 
-def _cluster_port(taken: set[int]) -> int:
+def cluster_port(taken: set[int]) -> int:
     """A free port whose bus port (+10000) is free as well, and neither already handed out."""
     for _ in range(1000):
         port = free_port()

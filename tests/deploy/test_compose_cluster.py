@@ -11,7 +11,6 @@ import ipaddress
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from devstack.cluster import cluster_port
+from devstack.processes import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -49,23 +51,6 @@ def _node_addresses(config: dict[str, Any]) -> list[str]:
 def _init_script(config: dict[str, Any]) -> list[str]:
     """The init service's command as the container runs it: compose turns `$$` into `$`."""
     return [word.replace("$$", "$") for word in config["services"][INIT]["command"]]
-
-
-def _free_node_port() -> int:
-    """A free port whose cluster bus port (+10000) is free too."""
-    for _ in range(100):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port + 10000 > 65535:
-            continue
-        with socket.socket() as bus:
-            try:
-                bus.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-    pytest.fail("no free port pair for a Redis Cluster node")
 
 
 def _cli(port: int, *args: str) -> str:
@@ -225,8 +210,11 @@ def test_init_script_forms_the_cluster_once_and_leaves_it_on_later_runs(
     config = _merged(compose_config)
     node_command = config["services"][NODES[0]]["command"]
     script = _init_script(config)
-    ports = [_free_node_port() for _ in NODES]
-    assert len(set(ports)) == len(NODES)
+    taken: set[int] = set()
+    ports = []
+    for _ in NODES:
+        ports.append(cluster_port(taken))
+        taken |= {ports[-1], ports[-1] + 10000}
     dirs = [tmp_path / name for name in NODES]
     for directory in dirs:
         directory.mkdir()
@@ -252,7 +240,8 @@ def test_init_script_forms_the_cluster_once_and_leaves_it_on_later_runs(
             info = _info(port)
             assert info["cluster_state"] == "ok"
             assert info["cluster_slots_assigned"] == "16384"
-            assert info["cluster_known_nodes"] == "6"
+            # The nodes learn of each other by gossip, which may still be under way.
+            wait_until(lambda port=port: _info(port)["cluster_known_nodes"] == "6", 10, f"node {port}")
 
         again = init()
         assert again.returncode == 0, again.stdout + again.stderr
