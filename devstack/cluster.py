@@ -116,7 +116,7 @@ class RedisCluster:
         if not replicas:
             raise StartError(f"no live replica of the master on port {master_port} to fail over to")
         new = replicas[0]
-        owned = [(start, end) for start, end, owner in self._slot_map(master_port) if owner == master_port]
+        owned = self._owned(master_port)
         self._command(new, "CLUSTER", "FAILOVER")
 
         def moved() -> bool:
@@ -155,12 +155,33 @@ class RedisCluster:
         wait_until(_polled(lambda: self.master_of_key(key) == to_port), 10, f"slot {slot} on port {to_port}")
         return source
 
+    def kill_master(self, master_port: int) -> int:
+        """SIGKILLs a master; returns the port of the replica the cluster promotes in its place, once
+        every live node routes the dead master's slots to it."""
+        owned = self._owned(master_port)
+        self.kill(master_port)
+        promoted: set[int] = set()
+
+        def taken_over() -> bool:
+            live = self._live_ports()
+            owners = {_owner(self._slot_map(port), start) for port in live for start, _ in owned}
+            if len(owners) != 1 or master_port in owners:
+                return False
+            promoted.update(owners)
+            return all(self._cluster_info(port)["cluster_state"] == "ok" for port in live)
+
+        wait_until(_polled(taken_over), 30, f"a replica to take over from port {master_port}")
+        return promoted.pop()
+
     def kill(self, port: int) -> None:
         self.nodes[port].kill()
 
     def stop(self) -> None:
         for process in self.nodes.values():
             process.stop()
+
+    def _owned(self, master_port: int) -> list[tuple[int, int]]:
+        return [(start, end) for start, end, owner in self._slot_map(master_port) if owner == master_port]
 
     def _live_ports(self) -> list[int]:
         return [port for port, process in self.nodes.items() if process.running]

@@ -31,6 +31,15 @@ def publish(
 
 Client = redis.Redis | redis.RedisCluster
 
+# What a restarting Redis, or a cluster failing over, answers for a while.
+_UNAVAILABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.RedisClusterException,
+)
+
 
 def redis_at(port: int) -> Callable[[], Client]:
     """Connects a publisher to one Redis, with short timeouts so it notices an outage quickly."""
@@ -73,12 +82,7 @@ class ContinuousPublisher(threading.Thread):
                 try:
                     self.published[channel].append(publish(client, channel, json.dumps({"n": n})))
                     break
-                except (
-                    redis.ConnectionError,
-                    redis.TimeoutError,
-                    redis.BusyLoadingError,
-                    redis.ClusterError,
-                ):
+                except _UNAVAILABLE:
                     time.sleep(0.05)
             time.sleep(max(0.0, started + (n + 1) / self.rate - time.monotonic()))
         client.close()
