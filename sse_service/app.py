@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 
-import redis.asyncio as redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -21,7 +22,7 @@ from .hub import Hub
 from .metrics import metrics, metrics_registry
 from .presence import report_presence
 from .protocol import PositionError, Positions, RedisNames, is_valid_channel, parse_positions
-from .redis_clients import CommandClient, command_client, topology
+from .redis_clients import REDIS_ERRORS, CommandClient, command_client, topology
 from .response import HubEventSourceResponse, expose_server_send
 from .revocation import Revocations
 from .settings import Settings, SettingsError
@@ -46,9 +47,13 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         gate = Gate(settings, client, revocations)
         names = RedisNames(settings.key_prefix)
         tasks = [
-            asyncio.create_task(hub.run()),
-            asyncio.create_task(report_presence(hub, client, names, settings.presence_seconds)),
+            asyncio.create_task(hub.run(), name="the hub's subscriptions"),
+            asyncio.create_task(
+                report_presence(hub, client, names, settings.presence_seconds), name="presence"
+            ),
         ]
+        for task in tasks:
+            task.add_done_callback(_stop_if_failed)
         # Every open stream is a few dozen long-lived objects that the cyclic collector rescans at each
         # collection: while 5000 clients connected, that was a third of the CPU (make bench). Freeze
         # what start-up made and collect less often; memory use did not change.
@@ -77,6 +82,14 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     # No redirects adding or dropping a trailing slash: a 307 built from the client's Host header.
     app.router.redirect_slashes = False
     return expose_server_send(app)
+
+
+def _stop_if_failed(task: asyncio.Task[None]) -> None:
+    """A process whose subscription or presence loop died must not look alive: log it and stop, so
+    clients reconnect elsewhere and the orchestrator restarts it."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.critical("%s failed, stopping the service", task.get_name(), exc_info=exc)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def stream(request: Request) -> Response | ASGIApp:
@@ -145,6 +158,6 @@ async def readiness(request: Request) -> Response:
         return PlainTextResponse("redis subscription down\n", 503)
     try:
         await asyncio.wait_for(client.ping(), timeout=1.0)
-    except (TimeoutError, redis.RedisError, OSError) as exc:
+    except (TimeoutError, *REDIS_ERRORS) as exc:
         return PlainTextResponse(f"redis unreachable: {exc}\n", 503)
     return PlainTextResponse("ready\n")

@@ -16,10 +16,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import redis.asyncio as redis
-
 from .exceptions import Refused
-from .redis_clients import CommandClient
+from .redis_clients import REDIS_ERRORS, CommandClient
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +69,7 @@ async def check_ticket(
     digest = ticket_hash(token)
     try:
         raw = await client.get(f"{prefix}:ticket:{digest}")
-    except (redis.RedisError, OSError) as exc:
+    except REDIS_ERRORS as exc:
         logger.warning("cannot check a ticket: %s", exc)
         raise Refused(503, "tickets cannot be checked right now; retry later\n") from None
     ticket = _parse(raw) if raw is not None else None

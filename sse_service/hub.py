@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import Histogram
-from redis.exceptions import RedisError
 
+from ._tasks import spawn
 from .history import History, newest_positions, read_history
 from .link import Link, Replies
 from .placement import Placement
 from .protocol import EnvelopeError, Positions, RedisNames, encode_frame, parse_envelope, parse_stream_id
-from .redis_clients import CommandClient, Topology
+from .redis_clients import REDIS_ERRORS, CommandClient, Topology
 from .settings import Settings
 from .subscriber import Subscriber
 
@@ -48,6 +48,13 @@ logger = logging.getLogger(__name__)
 
 # Publish-to-send latency buckets, in seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# How long a new channel's first listener waits for Redis to confirm its subscription. Past that (a
+# node down, a link reconnecting) the stream starts anyway, and the subscription fills the gap from
+# the channel's stream once it is made.
+CONFIRM_TIMEOUT = 5.0
+# Envelope bytes around the data: `v1`, the id, the event type and three line breaks.
+_ENVELOPE_OVERHEAD = 3 + 31 + 64 + 3
 
 Runs = list[tuple[str, list[bytes]]]
 
@@ -101,6 +108,9 @@ class Hub:
         self._stale: set[str] = set()
         # Live messages held back, per channel, while its gap is filled or its start position read.
         self._held: dict[str, list[bytes]] = {}
+        # Per channel, how often its subscription was interrupted: a gap fill that began before the
+        # latest interruption must leave the channel to the fill that follows it.
+        self._interruptions: dict[str, int] = {}
         self._starts: dict[str, asyncio.Task[None]] = {}
         self.stats = HubStats()
         self.latency = Histogram(
@@ -122,10 +132,13 @@ class Hub:
         return {channel: len(listeners) for channel, listeners in self._listeners.items()}
 
     async def attach(self, subscriber: Subscriber) -> Positions:
-        """Registers `subscriber`; returns once Redis confirms its channels (or is unreachable).
+        """Registers `subscriber`; returns once everything published from now on will reach it.
 
-        Returns, per channel whose position is known, the newest id delivered before the subscriber
-        could receive anything: where a connection that did not ask to resume starts.
+        That is once Redis confirms its channels' subscriptions or, when a link is down, once their
+        positions are known, so the subscription fills the gap when it is made. When neither can be
+        had, the subscriber is closed ("redis unavailable"): the client retries. Returns, per channel
+        whose position is known, the newest id delivered before the subscriber could receive
+        anything: where a connection that did not ask to resume starts.
         """
         self.stats.connections += 1
         new_channels = []
@@ -135,7 +148,7 @@ class Hub:
                 new_channels.append(channel)
             listeners.add(subscriber)
         if new_channels:
-            start = asyncio.get_running_loop().create_task(self._start(new_channels))
+            start = spawn(self._start(new_channels))
             for channel in new_channels:
                 self._starts[channel] = start
         starts = {self._starts[c] for c in subscriber.channels if c in self._starts}
@@ -150,25 +163,33 @@ class Hub:
                 self._held[channel] = []
             waiters = self._placement.add(map(self._names.pubsub_channel, channels))
             if waiters:
-                await asyncio.wait(waiters)
+                await asyncio.wait(waiters, timeout=CONFIRM_TIMEOUT)
             try:
                 positions = await newest_positions(self._commands, self._names, channels)
-            except (RedisError, OSError) as exc:
-                logger.warning("no start position for %s (%s): they start live", ",".join(channels), exc)
+            except REDIS_ERRORS as exc:
+                logger.warning("no start position for %s: %s", ",".join(channels), exc)
                 positions = {}
             runs: Runs = []
             for channel in channels:
                 if channel not in self._listeners:
                     continue
                 if channel in positions:
-                    self._delivered[channel] = positions[channel]
-                if channel not in self._stale:  # else its gap fill delivers what is held
+                    self._delivered[channel] = max(positions[channel], self._delivered.get(channel, (0, 0)))
+                if not self._placement.subscribed(self._names.pubsub_channel(channel)):
+                    if channel in self._delivered:
+                        self._stale.add(channel)  # the subscription, once made, fills the gap
+                        continue
+                    self._held.pop(channel, None)
+                    for subscriber in list(self._listeners[channel]):
+                        subscriber.close("redis unavailable")
+                elif channel not in self._stale:  # else its gap fill delivers what is held
                     for payload in self._held.pop(channel, ()):
                         self._frame_into(runs, channel, payload)
             self._fan_out(runs)
         finally:
             for channel in channels:
-                self._starts.pop(channel, None)
+                if self._starts.get(channel) is asyncio.current_task():
+                    del self._starts[channel]
 
     def detach(self, subscriber: Subscriber) -> None:
         self.stats.connections -= 1
@@ -183,6 +204,7 @@ class Hub:
                 self._delivered.pop(channel, None)
                 self._held.pop(channel, None)
                 self._stale.discard(channel)
+                self._interruptions.pop(channel, None)
                 gone.append(self._names.pubsub_channel(channel))
         self._placement.remove(gone)
 
@@ -195,35 +217,40 @@ class Hub:
         return await read_history(self._commands, self._names, positions)
 
     async def run(self) -> None:
+        """Keeps the subscriptions for the life of the process."""
         await asyncio.gather(self._placement.run(), self._placement.keepalive())
 
     def interrupted(self, pubsub_channels: Iterable[bytes], broken: bool) -> None:
         """Holds these channels' live messages back until their gap is filled (`resumed`)."""
-        self.stats.redis_reconnects += broken
+        if broken:
+            self.stats.redis_reconnects += 1
         for channel in map(self._channel_of, pubsub_channels):
             if channel is not None and channel in self._listeners:
                 self._stale.add(channel)
                 self._held.setdefault(channel, [])
+                self._interruptions[channel] = self._interruptions.get(channel, 0) + 1
 
     def resumed(self, link: Link, pubsub_channels: list[bytes]) -> None:
+        """Fills the gaps of the channels among these whose subscription was interrupted."""
         stale = [c for c in map(self._channel_of, pubsub_channels) if c is not None and c in self._stale]
         if stale:
-            asyncio.get_running_loop().create_task(self._fill_gap(link, stale))
+            spawn(self._fill_gap(link, stale))
 
     async def _fill_gap(self, link: Link, channels: list[str]) -> None:
         """Delivers what `channels` missed while not subscribed, then what was held back meanwhile."""
-        if not channels:
-            return
         waiters = link.waiting([self._names.pubsub_channel(c) for c in channels])
+        # A channel still starting gets its position from its start first.
+        waiters += [self._starts[c] for c in channels if c in self._starts]
         if waiters:
             await asyncio.wait(waiters)
+        epochs = {c: self._interruptions.get(c, 0) for c in channels}
         channels = [c for c in channels if c in self._held and link.connected]
         if not channels:
             return
         positions = {c: self._delivered[c] for c in channels if c in self._delivered}
         try:
             history = await read_history(self._commands, self._names, positions)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("could not read the gap on %s (%s); reconnecting", link.node, exc)
             await link.close()
             return
@@ -233,9 +260,11 @@ class Hub:
                 self._delivered[channel] = stream_id
                 _append_run(runs, channel, frame)
         for channel in channels:
-            for payload in self._held.pop(channel, ()):
-                self._frame_into(runs, channel, payload)
-            self._stale.discard(channel)
+            current = self._interruptions.get(channel, 0) == epochs[channel]
+            if current and self._placement.subscribed(self._names.pubsub_channel(channel), link):
+                for payload in self._held.pop(channel, ()):
+                    self._frame_into(runs, channel, payload)
+                self._stale.discard(channel)
         self._fan_out(runs)
         self.stats.gaps_filled += 1
         logger.info(
@@ -254,7 +283,7 @@ class Hub:
                 held = self._held.get(channel)
                 if held is not None:
                     held.append(reply[2])
-                else:
+                elif channel in self._listeners:  # else it was left, and Redis has not heard yet
                     self._frame_into(runs, channel, reply[2])
             elif (kind == b"subscribe" or kind == b"ssubscribe") and (
                 self._control is not None and reply[1] == self._control.channel
@@ -293,7 +322,7 @@ class Hub:
         """Encodes one message into its frame, once for all listeners, unless it is bad or a duplicate."""
         self.stats.messages_received += 1
         try:
-            if len(payload) > self._settings.max_payload_bytes + 64:
+            if len(payload) > self._settings.max_payload_bytes + _ENVELOPE_OVERHEAD:
                 raise EnvelopeError(f"{len(payload)} bytes, over the limit")
             envelope = parse_envelope(payload)
             stream_id = parse_stream_id(envelope.id)

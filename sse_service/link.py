@@ -14,14 +14,16 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from ._eager import EagerCoroutine
+from ._tasks import spawn
+from .redis_clients import REDIS_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class Link:
         await self._send_subscribe(self.wanted)
 
     async def run(self, on_replies: Callable[[Replies], None]) -> None:
-        """Reads until the connection breaks, then raises (RedisError or OSError)."""
+        """Reads until the connection breaks, then raises (one of REDIS_ERRORS)."""
         connection = self._connection
         assert connection is not None
         try:
@@ -132,22 +134,27 @@ class Link:
         new = [channel for channel in channels if channel not in self.wanted]
         self.wanted.update(new)
         if new and self._connection is not None:
-            asyncio.get_running_loop().create_task(self._send_subscribe(new))
+            spawn(self._send_subscribe(new))
         return self.waiting(channels)
 
     def remove(self, channels: list[bytes]) -> None:
+        gone = self.forget(channels)
+        if gone and self._connection is not None:
+            if self._sharded:
+                for channel in gone:
+                    self._unsubscribing[channel] = self._unsubscribing.get(channel, 0) + 1
+            spawn(self._send(self._unsubscribe, gone))
+
+    def forget(self, channels: list[bytes]) -> list[bytes]:
+        """Stops wanting `channels` without telling Redis, which has already dropped them."""
         gone = [channel for channel in channels if channel in self.wanted]
         self.wanted.difference_update(gone)
         self.confirmed.difference_update(gone)
-        if gone and self._connection is not None:
-            for channel in gone:
-                self._unsubscribing[channel] = self._unsubscribing.get(channel, 0) + 1
-            asyncio.get_running_loop().create_task(self._send(self._unsubscribe, gone))
+        return gone
 
     def waiting(self, channels: list[bytes]) -> list[asyncio.Future[None]]:
-        """Futures for Redis's confirmation of each of `channels` not confirmed yet."""
-        if self._connection is None:
-            return []
+        """Futures for Redis's confirmation of each of `channels` not confirmed yet: done once
+        confirmed, or when the connection breaks; pending while it is not made yet."""
         futures = []
         loop = asyncio.get_running_loop()
         for channel in channels:
@@ -165,13 +172,15 @@ class Link:
         if connection is not None:
             await connection.disconnect(nowait=True)
 
-    async def _send_subscribe(self, channels: Any) -> None:
+    async def _send_subscribe(self, channels: Iterable[bytes]) -> None:
         if not self._sharded:
-            await self._send(self._subscribe, list(channels))
+            await self._send(self._subscribe, [c for c in channels if c in self.wanted])
             return
-        # A sharded subscription takes channels of one slot only: one command per channel.
+        # A sharded subscription takes channels of one slot only: one command per channel, each
+        # still wanted when its turn comes.
         for channel in list(channels):
-            await self._send(self._subscribe, [channel])
+            if channel in self.wanted:
+                await self._send(self._subscribe, [channel])
 
     async def _send(self, command: bytes, args: list[bytes]) -> None:
         connection = self._connection
@@ -184,7 +193,7 @@ class Link:
         async with self._write_lock:
             try:
                 await connection.send_command(command, *args, check_health=False)
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 # The reader sees the same broken connection and ends; nothing to do here.
                 logger.debug("redis command %s failed: %s", command, exc)
 
@@ -203,4 +212,4 @@ class Link:
                 if not waiter.done():
                     waiter.set_result(None)
         self._waiters.clear()
-        asyncio.get_running_loop().create_task(connection.disconnect(nowait=True))
+        spawn(connection.disconnect(nowait=True))

@@ -16,10 +16,9 @@ import time
 from collections.abc import Iterable
 from typing import Protocol
 
-from redis.exceptions import RedisError
-
+from ._tasks import spawn
 from .link import Link, Replies
-from .redis_clients import Topology
+from .redis_clients import REDIS_ERRORS, Topology
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +63,16 @@ class Placement:
             for waiter in link.waiting([pubsub_channel])
         ]
 
+    def subscribed(self, pubsub_channel: bytes, link: Link | None = None) -> bool:
+        """Whether Redis has confirmed the channel's subscription (on `link`, if given)."""
+        placed = self._placed.get(pubsub_channel)
+        return (
+            placed is not None
+            and (link is None or placed is link)
+            and placed.connected
+            and pubsub_channel in placed.confirmed
+        )
+
     def remove(self, pubsub_channels: Iterable[bytes]) -> None:
         for pubsub_channel in pubsub_channels:
             self._wanted.discard(pubsub_channel)
@@ -78,7 +87,7 @@ class Placement:
             try:
                 await self._topology.refresh()
                 break
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
                 failures += 1
                 logger.warning("redis unreachable (%s), retrying in %.1fs", exc, delay)
@@ -109,20 +118,28 @@ class Placement:
         for pubsub_channel in list(pubsub_channels):
             try:
                 node = self._topology.node_of(pubsub_channel)
-            except RedisError as exc:  # a slot without an owner, mid-failover: retried by keepalive
+            except REDIS_ERRORS as exc:  # a slot without an owner, mid-failover: retried by keepalive
                 logger.warning("no redis node for %r yet: %s", pubsub_channel, exc)
                 continue
+            placed = self._placed.get(pubsub_channel)
+            if placed is not None:
+                if placed.node == node:
+                    continue
+                placed.remove([pubsub_channel])
             link = self._links.get(node)
             if link is None:
                 link = self._links[node] = Link(node, self._topology.sharded, self)
-                asyncio.get_running_loop().create_task(self._keep(link))
+                spawn(self._keep(link))
             self._placed[pubsub_channel] = link
             link.add([pubsub_channel])
             if link.connected:
                 self._owner.resumed(link, [pubsub_channel])
 
-    def _unplace(self, link: Link, pubsub_channels: list[bytes]) -> None:
-        link.remove(pubsub_channels)
+    def _unplace(self, link: Link, pubsub_channels: list[bytes], dropped: bool = False) -> None:
+        if dropped:
+            link.forget(pubsub_channels)
+        else:
+            link.remove(pubsub_channels)
         for pubsub_channel in pubsub_channels:
             self._placed.pop(pubsub_channel, None)
         self._owner.interrupted(pubsub_channels, broken=False)
@@ -133,22 +150,24 @@ class Placement:
         while link.wanted:
             try:
                 await link.open(self._topology.connection(link.node))
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
                 failures += 1
                 logger.warning("redis %s unreachable (%s), retrying in %.1fs", link.node, exc, delay)
                 await asyncio.sleep(delay)
                 await self._follow_slots(link)
                 continue
-            failures = 0
             logger.info("redis subscription to %s connected, %d channels", link.node, len(link.wanted))
             self._owner.resumed(link, list(link.wanted))
+            opened = time.monotonic()
             try:
                 await link.run(self._owner.received)
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 logger.warning("redis subscription lost on %s (%s), reconnecting", link.node, exc)
             self._owner.interrupted(link.wanted, broken=True)
-            await asyncio.sleep(RECONNECT_DELAYS[0])
+            # A link that keeps breaking as soon as it is made backs off like one that cannot connect.
+            failures = failures + 1 if time.monotonic() - opened < 1.0 else 0
+            await asyncio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
             await self._follow_slots(link)
         if self._links.get(link.node) is link:
             del self._links[link.node]
@@ -160,7 +179,7 @@ class Placement:
             return
         try:
             await self._topology.refresh()
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("could not refresh the cluster's slot map: %s", exc)
             return
         moved = []
@@ -168,7 +187,7 @@ class Placement:
             try:
                 if self._topology.node_of(pubsub_channel) != link.node:
                     moved.append(pubsub_channel)
-            except RedisError:
+            except REDIS_ERRORS:
                 continue
         if moved:
             logger.info("%d channels moved away from %s", len(moved), link.node)
@@ -177,13 +196,13 @@ class Placement:
 
     def dropped(self, link: Link, pubsub_channel: bytes) -> None:
         """Redis ended a sharded subscription itself: the channel's slot has moved to another node."""
-        self._unplace(link, [pubsub_channel])
-        asyncio.get_running_loop().create_task(self._replace(pubsub_channel, link.node))
+        self._unplace(link, [pubsub_channel], dropped=True)
+        spawn(self._replace(pubsub_channel, link.node))
 
     def refused(self, link: Link) -> None:
         """A subscription was refused (MOVED: the slot map is stale): start the link over, which
         reloads the map and places every channel afresh."""
-        asyncio.get_running_loop().create_task(link.close())
+        spawn(link.close())
 
     async def _replace(self, pubsub_channel: bytes, old_node: str) -> None:
         """Places a channel its node gave up, once the slot map says where it went.
@@ -195,8 +214,8 @@ class Placement:
                 await self._topology.refresh()
                 if self._topology.node_of(pubsub_channel) != old_node:
                     break
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 logger.warning("could not refresh the cluster's slot map: %s", exc)
             await asyncio.sleep(delay)
-        if pubsub_channel in self._wanted:
+        if pubsub_channel in self._wanted and pubsub_channel not in self._placed:
             self._place([pubsub_channel])

@@ -12,11 +12,9 @@ import logging
 import os
 import socket
 
-from redis.exceptions import RedisError
-
 from .hub import Hub
 from .protocol import RedisNames
-from .redis_clients import CommandClient
+from .redis_clients import REDIS_ERRORS, CommandClient
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +36,6 @@ async def report_presence(hub: Hub, client: CommandClient, names: RedisNames, in
                     pipe.srem(names.presence_key(channel), process)
                 await pipe.execute()
             reported = set(counts)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             logger.debug("presence not written: %s", exc)
         await asyncio.sleep(interval)

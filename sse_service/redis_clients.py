@@ -14,10 +14,15 @@ from urllib.parse import urlsplit
 import redis.asyncio as redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import Connection, ConnectionPool
+from redis.exceptions import RedisClusterException, RedisError
 
 from .settings import Settings
 
 CommandClient: TypeAlias = "redis.Redis | RedisCluster"
+
+# What Redis being unreachable or in flux looks like: redis-py's cluster errors (no node answers, a
+# slot without an owner) are not RedisErrors.
+REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
 
 # A subscription connection must notice a dead peer by itself (TCP keepalive) and never time out
 # while idle: it waits for messages.

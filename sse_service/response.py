@@ -7,13 +7,13 @@ import time
 from collections.abc import AsyncIterator
 
 import anyio
-from redis.exceptions import RedisError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .history import History
 from .hub import Hub
 from .protocol import Positions, encode_farewell, encode_preamble
+from .redis_clients import REDIS_ERRORS
 from .settings import Settings
 from .subscriber import Subscriber
 
@@ -125,7 +125,7 @@ class HubEventSourceResponse(EventSourceResponse):
         self._start.update(resume)
         try:
             self._history = await self._hub.read_history(resume)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             # Streaming without the missed events would lose them; ending makes the client retry.
             logger.warning("history unavailable for %s: %s", ",".join(self._channels), exc)
             self._subscriber.close("history unavailable")

@@ -74,20 +74,22 @@ class Subscriber:
         """Starts writing: `history` first when resuming, then what was pushed meanwhile.
 
         `start` holds each channel's position before the first frame to write. A frame at or below
-        it is dropped: what was pushed while the stream opened and is in `history` already. On a
-        connection with several channels every frame's id also carries the other channels' positions
+        it is dropped: what was pushed while the stream opened and is in `history` already, or what
+        the hub delivers late, as it fills a gap of its own behind `history`. On a connection with
+        several channels every frame's id also carries the other channels' positions
         (`protocol.parse_positions`), so one Last-Event-ID resumes them all; on a connection with one,
-        ids only grow once a frame got through, and frames are then written as pushed.
+        ids only grow once a frame from the hub got through, and frames are then written as pushed.
         """
+        if self.closed.is_set():
+            return  # e.g. revoked while opening: not even its history
         self._live = True
-        backlog = self._take_backlog()
-        if history is not None:
-            backlog = b"".join(frame for _, _, frame in history.frames) + backlog
+        chunk = self._take_backlog()
         if history is not None or len(self.channels) > 1:
             self._positions = dict(start)
-            backlog = self._advance(backlog)
-        if backlog:
-            self._write(backlog)
+            replay = b"".join(frame for _, _, frame in history.frames) if history is not None else b""
+            chunk = self._advance(replay, from_hub=False) + self._advance(chunk)
+        if chunk:
+            self._write(chunk)
 
     def close(self, reason: str) -> None:
         """Ends the stream: the response waiting on `closed` finishes and the client reconnects.
@@ -117,7 +119,7 @@ class Subscriber:
             )
             self.close("slow consumer")
 
-    def _advance(self, chunk: bytes) -> bytes:
+    def _advance(self, chunk: bytes, from_hub: bool = True) -> bytes:
         positions = self._positions
         assert positions is not None
         several = len(self.channels) > 1
@@ -133,7 +135,7 @@ class Subscriber:
                 end_of_id = frame.index(b"\n")
                 frame = frame[:end_of_id] + format_positions(others) + frame[end_of_id:]
             kept.append(frame)
-        if kept and not several:
+        if kept and from_hub and not several:
             self._positions = None
         return b"".join(kept)
 

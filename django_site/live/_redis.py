@@ -16,9 +16,15 @@ import redis
 from django.conf import settings
 from redis.cluster import ClusterNode, RedisCluster
 from redis.commands.core import Script
+from redis.exceptions import RedisClusterException
 
 _SCRIPT_PATH = Path(__file__).resolve().parent / "lua" / "publish.lua"
 _CLIENT_NAME = "django-publisher"
+# A request waits at most this long on Redis, rather than hanging on a node that stopped answering.
+_TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
+
+# What Redis failing looks like: redis-py's cluster errors (no node answers) are not RedisErrors.
+REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,8 @@ def _where() -> tuple[str, ...]:
 def _new_client(where: tuple[str, ...]) -> redis.Redis | RedisCluster:
     if settings.REDIS_CLUSTER_NODES:
         nodes = [ClusterNode(host, int(port)) for host, _, port in (n.rpartition(":") for n in where)]
-        return RedisCluster(startup_nodes=nodes, client_name=_CLIENT_NAME)
-    return redis.Redis.from_url(where[0], client_name=_CLIENT_NAME)
+        return RedisCluster(startup_nodes=nodes, client_name=_CLIENT_NAME, **_TIMEOUTS)
+    return redis.Redis.from_url(where[0], client_name=_CLIENT_NAME, **_TIMEOUTS)
 
 
 def _connection() -> _Connection:

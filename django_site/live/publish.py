@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import transaction
 
 from live import keys
-from live._redis import get_publish_script, publish_command
+from live._redis import REDIS_ERRORS, get_publish_script, publish_command
 from live.exceptions import PublishBackendError
 from live.validation import encode_data, validate_channel, validate_event_type
 
@@ -70,6 +69,6 @@ def _send(message: _Message) -> str:
                 publish_command(),
             ],
         )
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise PublishBackendError(f"could not publish to {message.channel!r}: {exc}") from exc
     return event_id.decode("ascii") if isinstance(event_id, bytes) else str(event_id)

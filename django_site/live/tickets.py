@@ -21,11 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from django.conf import settings
 
 from live import keys
-from live._redis import get_client, publish_command
+from live._redis import REDIS_ERRORS, get_client, publish_command
 from live.exceptions import TicketBackendError
 
 logger = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ def issue_ticket(user: Any, channels: Sequence[str]) -> Ticket:
                 pipe.zremrangebyscore(tickets, "-inf", now)
                 pipe.expire(tickets, ttl)
             pipe.execute()
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise TicketBackendError(f"could not store a ticket: {exc}") from exc
     return Ticket(token, tuple(channels), ttl)
 
@@ -84,7 +83,7 @@ def revoke_user_tickets(user: Any) -> int:
             pipe.delete(tickets)
             pipe.execute_command(publish_command(), keys.control_channel(prefix), f"{REVOKE_USER} {user_id}")
             deleted = pipe.execute()[: len(hashes)]
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise TicketBackendError(f"could not revoke the tickets of user {user_id}: {exc}") from exc
     return sum(deleted)
 

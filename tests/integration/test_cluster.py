@@ -18,9 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.cluster import RedisCluster
+from devstack.processes import free_port
+from devstack.services import SseService
 from devstack.stack import Stack
 from sse_service.protocol import StreamId, parse_stream_id
-from tests.support.publish import ContinuousPublisher
+from tests.support.publish import ContinuousPublisher, publish
 from tests.support.sse import Event, Followed, follow, open_stream
 
 pytestmark = pytest.mark.cluster
@@ -266,3 +269,46 @@ async def test_a_killed_master_loses_nothing_published_after_its_replica_takes_o
             in_redis = [parse_stream_id(i) for i in published[channel]]
             assert set(in_redis) <= set(received), f"{channel}: {len(set(in_redis) - set(received))} missed"
             assert all(ms < taken_over[0] for ms, _ in set(received) - set(in_redis))
+
+
+async def test_the_first_channel_of_a_node_hears_what_is_published_right_after_connected(
+    stack: Stack, channels: list[str], tmp_path: Path
+) -> None:
+    """A fresh process makes its link to a node when a channel there first needs it; that channel's
+    stream still hears an event published the moment it says `: connected` (tests/sse_service/
+    test_hub.py pins the race deterministically, with a link slowed down)."""
+    assert stack.cluster is not None
+    fresh = SseService(tmp_path, "", free_port(), env={**stack.sse.env}, name="sse-fresh").start()
+    try:
+        with stack.cluster.client() as client:
+            for channel in channels[::2]:  # one per master: each needs a new link
+                async with open_stream(f"{fresh.url}/sse/{channel}") as stream:
+                    event_id = publish(client, channel, '"at once"')
+                    (event,) = await stream.wait_for_events(1)
+                assert event.stream_id == event_id
+    finally:
+        fresh.stop()
+
+
+async def test_a_service_started_before_its_cluster_serves_once_the_cluster_forms(tmp_path: Path) -> None:
+    """Regression: redis-py's cluster errors are not RedisErrors; the hub's task died when no node
+    answered at start, and the service stayed unready for good."""
+    cluster = RedisCluster(tmp_path / "late")
+    env = {**SSE_ENV, "SSE_REDIS_CLUSTER_NODES": cluster.startup_nodes}
+    service = SseService(tmp_path, "", free_port(), env=env, name="sse-early").start(wait_ready=False)
+    try:
+        async with httpx.AsyncClient(base_url=service.url, timeout=3) as client:
+            assert (await client.get("/readyz")).status_code == 503
+            cluster.start()
+            async with asyncio.timeout(20):
+                while (await client.get("/readyz")).status_code != 200:
+                    await asyncio.sleep(0.2)
+        channel = f"public.late-{uuid.uuid4().hex[:8]}"
+        async with open_stream(f"{service.url}/sse/{channel}") as stream:
+            with cluster.client() as publisher:
+                event_id = publish(publisher, channel, '"late"')
+            (event,) = await stream.wait_for_events(1)
+        assert event.stream_id == event_id
+    finally:
+        service.stop()
+        cluster.stop()

@@ -6,6 +6,10 @@
 -- Returns the id `<ms>-<seq>` Redis gave the stream entry: greater than every id before it on the
 -- channel, trimmed ones included (the stream remembers its last id).
 
+if ARGV[5] ~= 'PUBLISH' and ARGV[5] ~= 'SPUBLISH' then
+  return redis.error_reply('ARGV[5] must be PUBLISH or SPUBLISH')
+end
+
 local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[2], 'data', ARGV[3])
 
 -- Retention: trim a tenth of the stream at a time (amortised O(1)) and remember the newest id

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
 from django import template
 from django.conf import settings
 from django.middleware.csrf import get_token
@@ -21,7 +20,7 @@ from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 
 from live import keys
-from live._redis import get_client
+from live._redis import REDIS_ERRORS, get_client
 from live.permissions import is_public
 
 register = template.Library()
@@ -61,7 +60,7 @@ def _newest_positions(channels: list[str]) -> str:
             for channel in channels:
                 pipe.xrevrange(keys.stream_key(prefix, channel), count=1)
             tops = pipe.execute()
-    except redis.RedisError:
+    except REDIS_ERRORS:
         logger.warning("no start position for the stream: Redis did not answer")
         return ""
     return ",".join(

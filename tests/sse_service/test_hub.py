@@ -1,0 +1,67 @@
+"""The hub in-process against a real redis-server, with a subscription link that is slow to connect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
+from starlette.types import Message
+
+from devstack.services import RedisServer
+from sse_service.hub import Hub
+from sse_service.redis_clients import SingleRedis
+from sse_service.settings import Settings
+from sse_service.subscriber import Subscriber
+from tests.support.publish import publish
+
+
+class SlowToConnect(SingleRedis):
+    """Each new link takes a while to connect, as a cluster node's link does, made on first use."""
+
+    def connection(self, node: str) -> Connection:
+        connection = super().connection(node)
+        connect = connection.connect
+
+        async def slow_connect() -> None:
+            await asyncio.sleep(0.5)
+            await connect()  # type: ignore[no-untyped-call]
+
+        connection.connect = slow_connect  # type: ignore[method-assign]
+        return connection
+
+
+@pytest.fixture
+async def slow_hub(redis_server: RedisServer) -> AsyncIterator[Hub]:
+    commands = aioredis.Redis.from_url(redis_server.url)
+    hub = Hub(
+        Settings(redis_url=redis_server.url, heartbeat_seconds=1), commands, SlowToConnect(redis_server.url)
+    )
+    running = asyncio.create_task(hub.run())
+    yield hub
+    hub.close_all("test over")
+    running.cancel()
+    await commands.aclose()
+
+
+async def test_a_stream_starts_only_once_its_channel_is_subscribed_even_on_a_link_still_connecting(
+    slow_hub: Hub, redis_client: redis.Redis, channel: str
+) -> None:
+    """Regression: `attach` returned while the link was still connecting, so the stream said
+    `: connected` before Redis had the subscription, and what was published at once was lost."""
+    written: list[bytes] = []
+
+    async def send(message: Message) -> None:
+        written.append(message["body"])
+
+    subscriber = Subscriber((channel,), send, 1 << 20, anyio.Event())
+    subscriber.go_live(await slow_hub.attach(subscriber))
+    event_id = publish(redis_client, channel, '"at once"')
+    async with asyncio.timeout(5):
+        while not written:
+            await asyncio.sleep(0.01)
+    assert written == [f'id: {channel}/{event_id}\ndata: "at once"\n\n'.encode()]
