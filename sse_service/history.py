@@ -1,9 +1,9 @@
 """Missed events, read back from the per-channel streams: for resuming clients and after Redis outages.
 
 Channels are read in MULTI/EXEC (each one's trimmed marker and its entries after a position), so what
-comes back for a channel is a snapshot of it at one instant: everything published on it up to
-`History.newest[channel]` is in it (or was trimmed, which a `reset` frame reports), and what comes
-after reaches the reader live. Ids are ordered per channel, so per-channel positions stitch history
+comes back for a channel is a snapshot of it at one instant: everything published on it up to then
+is in it (or was trimmed, which a `reset` frame reports), and what comes after reaches the reader
+live. Ids are ordered per channel, so per-channel positions stitch history
 and live together without a gap or a duplicate. On one Redis all channels share one transaction; on
 a Redis Cluster, where a channel's keys share a slot but channels do not, each has its own.
 """
@@ -30,8 +30,6 @@ from .redis_clients import CommandClient, is_cluster
 class History:
     # (channel, id, frame) in id order, resets included.
     frames: list[tuple[str, StreamId, bytes]]
-    # Per channel read: the newest id the snapshot covers.
-    newest: Positions
 
     @property
     def resets(self) -> list[str]:
@@ -44,10 +42,7 @@ async def read_history(client: CommandClient, names: RedisNames, positions: Posi
     reads = await asyncio.gather(*(_read_channels(client, names, group, positions) for group in groups))
     frames = [frame for read in reads for frame in read]
     frames.sort(key=lambda item: item[1])
-    newest = dict(positions)
-    for channel, stream_id, _ in frames:
-        newest[channel] = max(newest[channel], stream_id)
-    return History(frames, newest)
+    return History(frames)
 
 
 async def newest_positions(client: CommandClient, names: RedisNames, channels: list[str]) -> Positions:

@@ -85,6 +85,8 @@ class ControlListener(Protocol):
 
 
 class Hub:
+    """Listeners per channel, what each channel has delivered, and the gaps still to fill."""
+
     def __init__(
         self,
         settings: Settings,

@@ -38,6 +38,8 @@ class Owner(Protocol):
 
 
 class Placement:
+    """The wanted channels, where each is subscribed, and a task per node keeping its link open."""
+
     def __init__(self, topology: Topology, owner: Owner, heartbeat_seconds: float) -> None:
         self._topology = topology
         self._owner = owner
@@ -81,7 +83,7 @@ class Placement:
                 link.remove([pubsub_channel])
 
     async def run(self) -> None:
-        """Learns where channels live, then keeps every wanted channel placed for the life of the process."""
+        """Learns where channels live (retrying until Redis answers), then places every wanted channel."""
         failures = 0
         while True:
             try:
@@ -94,7 +96,6 @@ class Placement:
                 await asyncio.sleep(delay)
         self._ready = True
         self._place(self._wanted)
-        await asyncio.Event().wait()
 
     async def keepalive(self) -> None:
         """Pings each link so a silently dead one is noticed within a few intervals; places stragglers."""
