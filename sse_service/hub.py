@@ -185,8 +185,7 @@ class Hub:
                     for subscriber in list(self._listeners[channel]):
                         subscriber.close("redis unavailable")
                 elif channel not in self._stale:  # else its gap fill delivers what is held
-                    for payload in self._held.pop(channel, ()):
-                        self._frame_into(runs, channel, payload)
+                    self._release_held(runs, channel)
             self._fan_out(runs)
         finally:
             for channel in channels:
@@ -264,8 +263,7 @@ class Hub:
         for channel in channels:
             current = self._interruptions.get(channel, 0) == epochs[channel]
             if current and self._placement.subscribed(self._names.pubsub_channel(channel), link):
-                for payload in self._held.pop(channel, ()):
-                    self._frame_into(runs, channel, payload)
+                self._release_held(runs, channel)
                 self._stale.discard(channel)
         self._fan_out(runs)
         self.stats.gaps_filled += 1
@@ -292,6 +290,11 @@ class Hub:
             ):
                 self._control.subscribed()
         self._fan_out(runs)
+
+    def _release_held(self, runs: Runs, channel: str) -> None:
+        """The channel goes live: what was held back follows, less what was delivered meanwhile."""
+        for payload in self._held.pop(channel, ()):
+            self._frame_into(runs, channel, payload)
 
     def _channel_of(self, pubsub_channel: bytes) -> str | None:
         """The listeners' channel name, or None for the control channel."""

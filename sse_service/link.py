@@ -118,24 +118,22 @@ class Link:
             self._owner.dropped(self, channel)
 
     async def _read(self, connection: Connection) -> Any:
-        while True:
-            try:
-                reply = await connection.read_response(timeout=math.inf, disconnect_on_error=False)
-            except ResponseError as exc:
-                # An error reply, e.g. MOVED for a slot this node gave away: the connection is fine.
-                logger.warning("redis %s refused a subscription: %s %s", self.node, type(exc).__name__, exc)
-                reply = [b"error", str(exc).encode()]
-            if reply is None:
-                raise RedisConnectionError("connection closed")
-            return reply
+        try:
+            reply = await connection.read_response(timeout=math.inf, disconnect_on_error=False)
+        except ResponseError as exc:
+            # An error reply, e.g. MOVED for a slot this node gave away: the connection is fine.
+            logger.warning("redis %s refused a subscription: %s %s", self.node, type(exc).__name__, exc)
+            return [b"error", str(exc).encode()]
+        if reply is None:
+            raise RedisConnectionError("connection closed")
+        return reply
 
-    def add(self, channels: list[bytes]) -> list[asyncio.Future[None]]:
-        """Wants `channels`; returns futures done once Redis confirms them (or the link drops)."""
+    def add(self, channels: list[bytes]) -> None:
+        """Wants `channels` (`waiting` tells when Redis has confirmed them)."""
         new = [channel for channel in channels if channel not in self.wanted]
         self.wanted.update(new)
         if new and self._connection is not None:
             spawn(self._send_subscribe(new))
-        return self.waiting(channels)
 
     def remove(self, channels: list[bytes]) -> None:
         gone = self.forget(channels)

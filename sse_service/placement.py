@@ -90,7 +90,7 @@ class Placement:
                 await self._topology.refresh()
                 break
             except REDIS_ERRORS as exc:
-                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+                delay = _backoff(failures)
                 failures += 1
                 logger.warning("redis unreachable (%s), retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
@@ -117,10 +117,9 @@ class Placement:
         if not self._ready:
             return  # `run` places everything once it knows where channels live
         for pubsub_channel in list(pubsub_channels):
-            try:
-                node = self._topology.node_of(pubsub_channel)
-            except REDIS_ERRORS as exc:  # a slot without an owner, mid-failover: retried by keepalive
-                logger.warning("no redis node for %r yet: %s", pubsub_channel, exc)
+            node = self._node_of(pubsub_channel)
+            if node is None:
+                logger.warning("no redis node owns %r yet; keepalive tries again", pubsub_channel)
                 continue
             placed = self._placed.get(pubsub_channel)
             if placed is not None:
@@ -152,7 +151,7 @@ class Placement:
             try:
                 await link.open(self._topology.connection(link.node))
             except REDIS_ERRORS as exc:
-                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+                delay = _backoff(failures)
                 failures += 1
                 logger.warning("redis %s unreachable (%s), retrying in %.1fs", link.node, exc, delay)
                 await asyncio.sleep(delay)
@@ -168,7 +167,7 @@ class Placement:
             self._owner.interrupted(link.wanted, broken=True)
             # A link that keeps breaking as soon as it is made backs off like one that cannot connect.
             failures = failures + 1 if time.monotonic() - opened < 1.0 else 0
-            await asyncio.sleep(RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)])
+            await asyncio.sleep(_backoff(failures))
             await self._follow_slots(link)
         if self._links.get(link.node) is link:
             del self._links[link.node]
@@ -176,24 +175,29 @@ class Placement:
 
     async def _follow_slots(self, link: Link) -> None:
         """On a cluster, moves `link`'s channels whose slots another node now owns (failover, resharding)."""
-        if not self._topology.sharded:
+        if not self._topology.sharded or not await self._refresh():
             return
-        try:
-            await self._topology.refresh()
-        except REDIS_ERRORS as exc:
-            logger.warning("could not refresh the cluster's slot map: %s", exc)
-            return
-        moved = []
-        for pubsub_channel in list(link.wanted):
-            try:
-                if self._topology.node_of(pubsub_channel) != link.node:
-                    moved.append(pubsub_channel)
-            except REDIS_ERRORS:
-                continue
+        moved = [c for c in link.wanted if self._node_of(c) not in (link.node, None)]
         if moved:
             logger.info("%d channels moved away from %s", len(moved), link.node)
             self._unplace(link, moved)
             self._place(moved)
+
+    async def _refresh(self) -> bool:
+        """Reloads the slot map; False (logged) if no node answered."""
+        try:
+            await self._topology.refresh()
+        except REDIS_ERRORS as exc:
+            logger.warning("could not refresh the cluster's slot map: %s", exc)
+            return False
+        return True
+
+    def _node_of(self, pubsub_channel: bytes) -> str | None:
+        """The channel's node, or None while its slot has no owner (mid-failover)."""
+        try:
+            return self._topology.node_of(pubsub_channel)
+        except REDIS_ERRORS:
+            return None
 
     def dropped(self, link: Link, pubsub_channel: bytes) -> None:
         """Redis ended a sharded subscription itself: the channel's slot has moved to another node."""
@@ -211,12 +215,12 @@ class Placement:
         Right after a failover, the node asked for the map may not know yet: ask again for a while.
         """
         for delay in RECONNECT_DELAYS:
-            try:
-                await self._topology.refresh()
-                if self._topology.node_of(pubsub_channel) != old_node:
-                    break
-            except REDIS_ERRORS as exc:
-                logger.warning("could not refresh the cluster's slot map: %s", exc)
+            if await self._refresh() and self._node_of(pubsub_channel) not in (old_node, None):
+                break
             await asyncio.sleep(delay)
         if pubsub_channel in self._wanted and pubsub_channel not in self._placed:
             self._place([pubsub_channel])
+
+
+def _backoff(failures: int) -> float:
+    return RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]

@@ -88,15 +88,7 @@ class ClusterSlots:
 
     def connection(self, node: str) -> Connection:
         host, _, port = node.rpartition(":")
-        known = self._client.get_node(node_name=node)
-        credentials = known.connection_kwargs if known is not None else {}
-        return Connection(
-            host=host,
-            port=int(port),
-            username=credentials.get("username"),
-            password=credentials.get("password"),
-            **_SUBSCRIPTION_OPTIONS,  # type: ignore[arg-type]
-        )
+        return Connection(host=host, port=int(port), **_SUBSCRIPTION_OPTIONS)  # type: ignore[arg-type]
 
 
 Topology: TypeAlias = "SingleRedis | ClusterSlots"

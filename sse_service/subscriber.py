@@ -62,7 +62,7 @@ class Subscriber:
         if self.closed.is_set():
             return
         if self._live and self._positions is not None:
-            chunk = self._advance(chunk)
+            chunk = self._advance(split_frames(chunk))
             if not chunk:
                 return
         if not self._live or self._writer is not None:
@@ -86,8 +86,8 @@ class Subscriber:
         chunk = self._take_backlog()
         if history is not None or len(self.channels) > 1:
             self._positions = dict(start)
-            replay = b"".join(frame for _, _, frame in history.frames) if history is not None else b""
-            chunk = self._advance(replay, from_hub=False) + self._advance(chunk)
+            replay = [frame for _, _, frame in history.frames] if history is not None else []
+            chunk = self._advance(replay, from_hub=False) + self._advance(split_frames(chunk))
         if chunk:
             self._write(chunk)
 
@@ -119,12 +119,12 @@ class Subscriber:
             )
             self.close("slow consumer")
 
-    def _advance(self, chunk: bytes, from_hub: bool = True) -> bytes:
+    def _advance(self, frames: list[bytes], from_hub: bool = True) -> bytes:
         positions = self._positions
         assert positions is not None
         several = len(self.channels) > 1
         kept = []
-        for frame in split_frames(chunk):
+        for frame in frames:
             channel, stream_id = frame_position(frame)
             position = positions.get(channel)
             if position is not None and stream_id <= position:
