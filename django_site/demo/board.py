@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from demo.models import BoardItem, Notification
 from demo.signals import BOARD_CHANNEL
-from live.presence import subscriber_count
+from django_sse_push.presence import subscriber_count
 
 logger = logging.getLogger(__name__)
 SHOWN = 30

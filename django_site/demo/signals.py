@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from demo.models import BoardItem, Notification
-from live.publish import publish_on_commit
+from django_sse_push.publish import publish_on_commit
 
 BOARD_CHANNEL = "public.board"
 ANNOUNCEMENT_CHANNEL = "public.announcements"

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from demo.models import BoardItem, Notification
-from live import keys
+from django_sse_push import keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

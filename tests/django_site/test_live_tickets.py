@@ -12,9 +12,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from pytest_django.fixtures import Settings
 
-from live import keys
-from live.exceptions import TicketBackendError
-from live.tickets import revoke_user_tickets
+from django_sse_push import keys
+from django_sse_push.exceptions import TicketBackendError
+from django_sse_push.tickets import revoke_user_tickets
 
 pytestmark = pytest.mark.django_db
 
@@ -165,7 +165,7 @@ def test_only_post_with_a_csrf_token(alice: Any) -> None:
 
 
 def test_redis_down_is_a_503(as_alice: Client, settings: Settings, unreachable_redis_url: str) -> None:
-    settings.REDIS_URL = unreachable_redis_url
+    settings.SSE_REDIS_URL = unreachable_redis_url
 
     response = as_alice.post("/live/ticket", {"channel": "public.x"})
 
@@ -213,7 +213,7 @@ def test_logging_out_revokes_the_users_tickets(
 def test_logout_still_works_when_redis_is_down(
     as_alice: Client, settings: Settings, unreachable_redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings.REDIS_URL = unreachable_redis_url
+    settings.SSE_REDIS_URL = unreachable_redis_url
 
     assert as_alice.post("/accounts/logout/").status_code == 302
     assert "not revoked at logout" in caplog.text

@@ -158,7 +158,7 @@ async def test_revoking_from_code_ends_the_stream_and_a_new_ticket_reopens_it(
     await arequest_ticket(browser, [alice.channel])
     code = (
         "from django.contrib.auth import get_user_model\n"
-        "from live.tickets import revoke_user_tickets\n"
+        "from django_sse_push.tickets import revoke_user_tickets\n"
         f"revoke_user_tickets(get_user_model().objects.get(pk={alice.pk}))\n"
     )
     async with astream(browser, f"/sse/{alice.channel}") as live:

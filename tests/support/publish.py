@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-LUA = Path(__file__).resolve().parents[2] / "django_site" / "live" / "lua" / "publish.lua"
+LUA = Path(__file__).resolve().parents[2] / "django_site" / "django_sse_push" / "lua" / "publish.lua"
 
 
 def publish(

@@ -1,4 +1,5 @@
-"""Tickets written and revoked as the Django site does (live/tickets.py), to test the SSE service alone."""
+"""Tickets written and revoked as the Django site does (django_sse_push/tickets.py), to test the
+SSE service alone."""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from live import views
+from django_sse_push import views
 
-app_name = "live"
+app_name = "sse_push"
 
 urlpatterns = [
     path("ticket", views.ticket, name="ticket"),

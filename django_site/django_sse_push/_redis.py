@@ -1,7 +1,7 @@
 """The process's Redis client and publish script, created on first use, never at import.
 
-One client (and so one connection pool) per process, keyed by where Redis is (settings.REDIS_URL,
-or settings.REDIS_CLUSTER_NODES for a Redis Cluster): tests that override the setting get a client
+One client (and so one connection pool) per process, keyed by where Redis is (SSE_REDIS_URL,
+or SSE_REDIS_CLUSTER_NODES for a Redis Cluster): tests that override the setting get a client
 for their server, and the old one is closed.
 """
 
@@ -13,10 +13,11 @@ from functools import cache
 from pathlib import Path
 
 import redis
-from django.conf import settings
 from redis.cluster import ClusterNode, RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import RedisClusterException
+
+from django_sse_push.conf import push_settings
 
 _SCRIPT_PATH = Path(__file__).resolve().parent / "lua" / "publish.lua"
 _CLIENT_NAME = "django-publisher"
@@ -68,12 +69,12 @@ def _script_source() -> bytes:
 
 
 def _where() -> tuple[str, ...]:
-    nodes: list[str] = settings.REDIS_CLUSTER_NODES
-    return tuple(nodes) if nodes else (settings.REDIS_URL,)
+    configured = push_settings()
+    return configured.REDIS_CLUSTER_NODES or (configured.REDIS_URL,)
 
 
 def _new_client(where: tuple[str, ...]) -> redis.Redis | RedisCluster:
-    if settings.REDIS_CLUSTER_NODES:
+    if push_settings().REDIS_CLUSTER_NODES:
         nodes = [ClusterNode(host, int(port)) for host, _, port in (n.rpartition(":") for n in where)]
         return RedisCluster(startup_nodes=nodes, client_name=_CLIENT_NAME, **_TIMEOUTS)
     return redis.Redis.from_url(where[0], client_name=_CLIENT_NAME, **_TIMEOUTS)

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from live.exceptions import (
+from django_sse_push.exceptions import (
     InvalidChannelError,
     InvalidEventTypeError,
     PayloadNotSerializableError,

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
-from live import keys
-from live._redis import REDIS_ERRORS, get_publish_script, publish_command
-from live.exceptions import PublishBackendError
-from live.validation import encode_data, validate_channel, validate_event_type
+from django_sse_push import keys
+from django_sse_push._redis import REDIS_ERRORS, get_publish_script, publish_command
+from django_sse_push.conf import push_settings
+from django_sse_push.exceptions import PublishBackendError
+from django_sse_push.validation import encode_data, validate_channel, validate_event_type
 
 __all__ = ["publish", "publish_on_commit"]
 
@@ -52,12 +52,12 @@ def _prepare(channel: str, data: Any, event: str | None) -> _Message:
     return _Message(
         channel=validate_channel(channel),
         event=validate_event_type(event),
-        data=encode_data(data, settings.SSE_MAX_PAYLOAD_BYTES),
+        data=encode_data(data, push_settings().MAX_PAYLOAD_BYTES),
     )
 
 
 def _send(message: _Message) -> str:
-    prefix: str = settings.SSE_KEY_PREFIX
+    prefix: str = push_settings().KEY_PREFIX
     try:
         event_id = get_publish_script()(
             keys=[keys.stream_key(prefix, message.channel), keys.trimmed_key(prefix, message.channel)],
@@ -65,7 +65,7 @@ def _send(message: _Message) -> str:
                 keys.pubsub_channel(prefix, message.channel),
                 message.event,
                 message.data,
-                settings.SSE_STREAM_MAXLEN,
+                push_settings().STREAM_MAXLEN,
                 publish_command(),
             ],
         )

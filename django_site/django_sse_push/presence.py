@@ -6,15 +6,14 @@ refreshing its count drops out when the key expires.
 
 from __future__ import annotations
 
-from django.conf import settings
-
-from live import keys
-from live._redis import get_client
+from django_sse_push import keys
+from django_sse_push._redis import get_client
+from django_sse_push.conf import push_settings
 
 
 def subscriber_count(channel: str) -> int:
     client = get_client()
-    prefix: str = settings.SSE_KEY_PREFIX
+    prefix: str = push_settings().KEY_PREFIX
     processes = [p.decode() for p in client.smembers(keys.presence_key(prefix, channel))]
     if not processes:
         return 0

@@ -1,4 +1,4 @@
-"""`{% load live %}{% live_stream "public.board" user=True %}`: a page's live updates in one line.
+"""`{% load sse_push %}{% live_stream "public.board" user=True %}`: a page's live updates in one line.
 
 Renders the stream's options as JSON and loads live.js, which opens the stream as `window.live`;
 the page then adds handlers: `live.on("board.item", (data, meta) => ...)`. `user=True` adds the
@@ -12,16 +12,16 @@ import logging
 from typing import Any
 
 from django import template
-from django.conf import settings
 from django.middleware.csrf import get_token
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString
 
-from live import keys
-from live._redis import REDIS_ERRORS, get_client
-from live.permissions import is_public
+from django_sse_push import keys
+from django_sse_push._redis import REDIS_ERRORS, get_client
+from django_sse_push.conf import push_settings
+from django_sse_push.permissions import is_public
 
 register = template.Library()
 logger = logging.getLogger(__name__)
@@ -44,17 +44,17 @@ def live_stream(context: template.Context, *channels: str, user: bool = False) -
         # Events published between this render and the stream's start are replayed, not missed.
         options["lastEventId"] = position
     if not all(is_public(name) for name in names):
-        options["ticketUrl"] = reverse("live:ticket")
+        options["ticketUrl"] = reverse("sse_push:ticket")
         options["csrfToken"] = get_token(request) if request is not None else ""
     return format_html(
-        '{}<script src="{}"></script>', json_script(options, "live-stream"), static("live/live.js")
+        '{}<script src="{}"></script>', json_script(options, "live-stream"), static("sse_push/live.js")
     )
 
 
 def _newest_positions(channels: list[str]) -> str:
     """Each channel's newest event id, as an event id of the wire contract (`<channel>/<id>,...`),
     or "" if Redis is down (then the stream starts live)."""
-    prefix: str = settings.SSE_KEY_PREFIX
+    prefix: str = push_settings().KEY_PREFIX
     try:
         with get_client().pipeline(transaction=False) as pipe:
             for channel in channels:

@@ -6,11 +6,11 @@ from django.apps import AppConfig
 class LiveConfig(AppConfig):
     """Django's side of the SSE service: publishing, channel permissions and subscription tickets."""
 
-    name = "live"
+    name = "django_sse_push"
 
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_out
 
-        from live.tickets import revoke_on_logout
+        from django_sse_push.tickets import revoke_on_logout
 
-        user_logged_out.connect(revoke_on_logout, dispatch_uid="live.revoke_on_logout")
+        user_logged_out.connect(revoke_on_logout, dispatch_uid="django_sse_push.revoke_on_logout")

@@ -7,10 +7,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from live.exceptions import TicketBackendError
-from live.permissions import can_read_channel
-from live.tickets import COOKIE_NAME, COOKIE_PATH, issue_ticket
-from live.validation import CHANNEL_RE
+from django_sse_push.exceptions import TicketBackendError
+from django_sse_push.permissions import can_read_channel
+from django_sse_push.tickets import COOKIE_NAME, COOKIE_PATH, issue_ticket
+from django_sse_push.validation import CHANNEL_RE
 
 MAX_CHANNELS = 64
 

@@ -2,12 +2,12 @@
 
 A ticket is a random token for the browser (cookie `sse_ticket` on /sse/, or `?ticket=` from other
 origins) and, in Redis, `P:ticket:<sha256 hex of the token>` = `{"user": "<pk or empty>", "channels":
-[...]}` with a TTL of settings.SSE_TICKET_TTL_SECONDS. Redis holds only the hash, so a copy of Redis
+[...]}` with a TTL of SSE_TICKET_TTL_SECONDS. Redis holds only the hash, so a copy of Redis
 yields no usable token. The SSE service checks the ticket when a stream opens; renewing means asking
 for a new one. `revoke_user_tickets` deletes all of a user's tickets and tells every SSE process to
 close that user's streams; logging out does it.
 
-Permissions are checked by the caller (the ticket view uses live.permissions.can_read_channel).
+Permissions are checked by the caller (the ticket view uses django_sse_push.permissions.can_read_channel).
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-
-from live import keys
-from live._redis import REDIS_ERRORS, get_client, publish_command
-from live.exceptions import TicketBackendError
+from django_sse_push import keys
+from django_sse_push._redis import REDIS_ERRORS, get_client, publish_command
+from django_sse_push.conf import push_settings
+from django_sse_push.exceptions import TicketBackendError
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +44,8 @@ def issue_ticket(user: Any, channels: Sequence[str]) -> Ticket:
     """Stores a new ticket for `channels` held by `user` (anonymous users get one with no user)."""
     token = secrets.token_urlsafe(32)
     token_hash = hashlib.sha256(token.encode()).hexdigest()
-    ttl: int = settings.SSE_TICKET_TTL_SECONDS
-    prefix: str = settings.SSE_KEY_PREFIX
+    ttl: int = push_settings().TICKET_TTL_SECONDS
+    prefix: str = push_settings().KEY_PREFIX
     user_id = str(user.pk) if user.is_authenticated else ""
     value = json.dumps({"user": user_id, "channels": list(channels)}, separators=(",", ":"))
     try:
@@ -71,7 +70,7 @@ def revoke_user_tickets(user: Any) -> int:
     live tickets were deleted; the close message is sent even if none were (open streams outlive
     their tickets).
     """
-    prefix: str = settings.SSE_KEY_PREFIX
+    prefix: str = push_settings().KEY_PREFIX
     user_id = str(user.pk)
     tickets = keys.user_tickets_key(prefix, user_id)
     try:

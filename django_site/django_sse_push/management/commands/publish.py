@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from live.exceptions import PublishError
-from live.publish import publish
+from django_sse_push.exceptions import PublishError
+from django_sse_push.publish import publish
 
 
 class Command(BaseCommand):

@@ -1,10 +1,10 @@
 """Who may listen to which channel. Tickets are issued only for channels this allows.
 
-A channel is public iff its name starts with one of settings.SSE_PUBLIC_PREFIXES (the SSE service
+A channel is public iff its name starts with one of SSE_PUBLIC_PREFIXES (the SSE service
 applies the same rule, so public channels need no ticket at all). Every other channel is private,
-and `can_read_channel` asks the hook named by settings.SSE_CHANNEL_PERMISSION, a dotted path to a
+and `can_read_channel` asks the hook named by SSE_CHANNEL_PERMISSION, a dotted path to a
 `(user, channel) -> bool` function. Point it at your own to change the rules; revoke the user's
-tickets (live.tickets.revoke_user_tickets) when the answer changes for someone already listening.
+tickets (django_sse_push.tickets.revoke_user_tickets) when the answer changes for someone already listening.
 """
 
 from __future__ import annotations
@@ -13,19 +13,20 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from django.conf import settings
 from django.utils.module_loading import import_string
+
+from django_sse_push.conf import push_settings
 
 Permission = Callable[[Any, str], bool]
 
 
 def is_public(channel: str) -> bool:
-    return channel.startswith(tuple(settings.SSE_PUBLIC_PREFIXES))
+    return channel.startswith(tuple(push_settings().PUBLIC_PREFIXES))
 
 
 def can_read_channel(user: Any, channel: str) -> bool:
     """Public channels are open to all; private ones are up to the configured hook."""
-    return is_public(channel) or bool(_hook(settings.SSE_CHANNEL_PERMISSION)(user, channel))
+    return is_public(channel) or bool(_hook(push_settings().CHANNEL_PERMISSION)(user, channel))
 
 
 def default_can_read_channel(user: Any, channel: str) -> bool:
