@@ -13,31 +13,23 @@ import json
 import resource
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import redis
 
+from devstack.publishing import LuaPublisher
+
 from . import payload
 from ._jsonlines import Message, log, reply
-
-LUA = Path(__file__).resolve().parent.parent / "django_site" / "live" / "lua" / "publish.lua"
-KEY_PREFIX = "sse"
-# Django's SSE_STREAM_MAXLEN default: how much history a resuming client can get back.
-STREAM_MAXLEN = 1000
 
 
 class Publisher:
     def __init__(self, port: int, channels: list[str]) -> None:
-        self._client = redis.Redis(port=port, socket_timeout=10)
-        self._script = self._client.register_script(LUA.read_text())
+        self._lua = LuaPublisher(redis.Redis(port=port, socket_timeout=10))
         self._channels = channels
-        self._keys = [[f"{KEY_PREFIX}:{{{c}}}:events", f"{KEY_PREFIX}:{{{c}}}:trimmed"] for c in channels]
-        self._pubsub = [f"{KEY_PREFIX}:{{{c}}}" for c in channels]
 
     def publish(self, index: int, seq: int) -> None:
-        data = payload.encode(time.time_ns(), seq)
-        self._script(keys=self._keys[index], args=[self._pubsub[index], "", data, STREAM_MAXLEN, "PUBLISH"])
+        self._lua.publish(self._channels[index], payload.encode(time.time_ns(), seq))
 
     def warm(self) -> Message:
         for index in range(len(self._channels)):

@@ -1,4 +1,4 @@
-"""The scenarios of issue 6 and their targets, as data; `--quick` scales them down for smoke runs,
+"""The scenarios and their targets, as data; `--quick` scales them down for smoke runs,
 `--replicas` runs them on several SSE processes."""
 
 from __future__ import annotations

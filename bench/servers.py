@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.processes import Process, free_port
+from devstack.replicas import nginx_in_front, sse_replicas
 from devstack.services import Nginx, RedisServer, SseService
 
 from .procstat import with_descendants
@@ -54,32 +55,24 @@ class Servers:
             raise ValueError(f"{self.replicas} replicas: at least one, and only one without nginx")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.redis = RedisServer(self.run_dir, free_port())
-        self.sse_services = [self._sse_service(index) for index in range(1, self.replicas + 1)]
+        self.sse_services = sse_replicas(
+            self.run_dir,
+            self.redis.url,
+            self.replicas,
+            env={**BENCH_SSE_ENV, **self.sse_env},
+            unix_socket=self.unix_upstream and not self.direct,
+        )
         try:
             self.redis.start()
             for service in self.sse_services:
                 service.start()
             if not self.direct:
-                static = self.run_dir / "static"
-                static.mkdir(exist_ok=True)
-                self.nginx = Nginx(
-                    self.run_dir,
-                    free_port(),
-                    sse_upstream=",".join(service.upstream for service in self.sse_services),
-                    # Nothing listens there: the benchmark never asks for a Django page.
-                    django_upstream=f"127.0.0.1:{free_port()}",
-                    static_root=static,
-                ).start()
+                # The benchmark never asks for a Django page.
+                self.nginx = nginx_in_front(self.run_dir, self.sse_services).start()
         except BaseException:
             self.stop()
             raise
         return self
-
-    def _sse_service(self, index: int) -> SseService:
-        name = "sse" if index == 1 else f"sse-{index}"
-        uds = self.run_dir / f"{name}.sock" if self.unix_upstream and not self.direct else None
-        env = {**BENCH_SSE_ENV, **self.sse_env}
-        return SseService(self.run_dir, self.redis.url, free_port(), env=env, name=name, uds=uds)
 
     @property
     def port(self) -> int:
