@@ -1,8 +1,8 @@
-"""Publishing as the Django site does, through its own Lua step (`django_site/django_sse_push/lua/publish.lua`): for
-the tests and the bench, which drive the SSE service without Django.
+"""Publishing as the Django site does, through its own Lua step (`django_sse_push/lua/publish.lua`):
+for the tests and the bench, which drive the SSE service without Django.
 
-Keys are spelled as `django_sse_push/keys.py` spells them: `P:{channel}` is the pub/sub channel, `P:{channel}:events`
-the stream a resuming client reads, `P:{channel}:trimmed` where trimmed history begins.
+Keys are spelled as `django_sse_push/keys.py` spells them: `P:{channel}` is the pub/sub channel,
+`P:{channel}:events` the stream a resuming client reads, `P:{channel}:trimmed` where trimmed history begins.
 """
 
 from __future__ import annotations
