@@ -1,4 +1,4 @@
-"""Redis, the SSE service and nginx for one scenario: started fresh, measured from /proc, stopped.
+"""The project: Redis, the SSE service and nginx for one scenario, started fresh, measured from /proc.
 
 Started with the repo's `devstack`, so nginx runs the production template, the service the production
 settings (plus any `--env` overrides), and the publisher the project's Lua step. With `replicas`, several
@@ -11,12 +11,14 @@ import resource
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
-from devstack.processes import Process, free_port
+from devstack.processes import free_port
 from devstack.replicas import nginx_in_front, sse_replicas
 from devstack.services import Nginx, RedisServer, SseService
 
 from .procstat import with_descendants
+from .system import started_pid
 
 # The benchmark's channels (bench, bench-N) are public, and its thousands of streams come from one address.
 BENCH_SSE_ENV = {"SSE_PUBLIC_PREFIXES": "bench", "SSE_MAX_CONNECTIONS_PER_ADDRESS": "1000000"}
@@ -27,10 +29,17 @@ class LimitError(RuntimeError):
 
 
 def raise_fd_limit(needed: int) -> int:
-    """Raises this process's soft RLIMIT_NOFILE, which the servers and clients it starts inherit."""
+    """Raises this process's RLIMIT_NOFILE, which the servers and clients it starts inherit: the soft
+    limit up to the hard one, and the hard one too where that is allowed (as root)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < needed:
-        raise LimitError(f"needs {needed} file descriptors, the hard limit is {hard}: raise `ulimit -Hn`")
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+        except (ValueError, OSError):
+            raise LimitError(
+                f"needs {needed} file descriptors, the hard limit is {hard}: raise `ulimit -Hn`"
+            ) from None
+        return needed
     if soft != resource.RLIM_INFINITY and soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         soft = hard
@@ -39,6 +48,11 @@ def raise_fd_limit(needed: int) -> int:
 
 @dataclass
 class Servers:
+    name: ClassVar[str] = "project"
+    memory_groups: ClassVar[tuple[str, ...]] = ("service", "nginx")
+    path_prefix: ClassVar[str] = "/sse/"
+    # Sent once the stream's channels are subscribed: from then on nothing published is missed.
+    ready_marker: ClassVar[str] = ": connected\n"
     run_dir: Path
     direct: bool = False
     sse_env: dict[str, str] = field(default_factory=dict)
@@ -79,16 +93,21 @@ class Servers:
         """Where the load client connects: nginx, or the service itself with --direct."""
         return self.nginx.port if self.nginx is not None else self.sse_services[0].port
 
+    def publish_target(self) -> dict[str, Any]:
+        """The publisher goes through Redis with the project's Lua step, as Django does."""
+        return {"redis_port": self.redis.port}
+
     def pids(self) -> dict[str, list[int]]:
         """Process groups as reported: nginx is its master plus the workers of the moment; `service`
         is every replica, and with several each is also a detail group of its own (`service:sse-2`)."""
         groups = {
-            "service": [_pid(service.process) for service in self.sse_services],
-            "redis": [_pid(self.redis.process)],
+            "service": [started_pid(service.process) for service in self.sse_services],
+            "redis": [started_pid(self.redis.process)],
         }
         if len(self.sse_services) > 1:
-            groups.update({f"service:{s.name}": [_pid(s.process)] for s in self.sse_services})
-        groups["nginx"] = with_descendants([_pid(self.nginx.process)]) if self.nginx is not None else []
+            groups.update({f"service:{s.name}": [started_pid(s.process)] for s in self.sse_services})
+        nginx = [started_pid(self.nginx.process)] if self.nginx is not None else []
+        groups["nginx"] = with_descendants(nginx)
         return groups
 
     def streams(self) -> dict[str, int]:
@@ -124,9 +143,3 @@ def _open_streams(address: int | Path) -> int:
         if line.startswith("sse_connections "):
             return int(float(line.split()[1]))
     raise OSError(f"no sse_connections in the /metrics of {address}")
-
-
-def _pid(process: Process | None) -> int:
-    if process is None:
-        raise RuntimeError("server not started")
-    return process.pid
