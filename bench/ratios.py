@@ -60,7 +60,7 @@ FIGURES = (
     Figure("flood: deliveries/s, each publishing as fast as it can", "flood-1k", "delivered_per_s"),
     Figure("100 channels x 50 clients, 1000 msg/s: p99 latency, ms", "channels-100x50", "lat_p99_ms", 1),
     Figure(
-        "20,000 idle streams on one SSE process (no nginx): memory per stream, KB",
+        "20,000 idle streams, one SSE process without nginx: memory per stream, KB",
         "idle-20k",
         "rss_per_conn_kb",
         1,

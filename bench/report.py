@@ -128,10 +128,10 @@ def table(results: Sequence[Result], info: dict[str, Any]) -> str:
         "as delivered only if the missed events arrive). KB/conn = server RSS growth per stream, µs/event =",
         "server CPU per delivered event; the server is the service + nginx (project) or nginx (nchan).",
         *(REPLICAS_NOTE if any(r.get("replicas", 1) > 1 for r in results) else []),
-        "targets: "
-        + "; ".join(dict.fromkeys(f"{r['scenario']} {r['target']}" for r in results if r["target"])),
+        *(f"{r['scenario']} on {r['system']}: {r['fd_limited']}" for r in results if "fd_limited" in r),
+        *_targets(results),
     ]
-    noisy = [r["scenario"] for r in results if _busy_elsewhere(r) > NOISY_PCT]
+    noisy = list(dict.fromkeys(r["scenario"] for r in results if _busy_elsewhere(r) > NOISY_PCT))
     if noisy:
         out.append(
             f"WARNING: other processes took more than {NOISY_PCT}% of a core during {', '.join(noisy)}; "
@@ -141,6 +141,11 @@ def table(results: Sequence[Result], info: dict[str, Any]) -> str:
 
 
 NOISY_PCT = 20
+
+
+def _targets(results: Sequence[Result]) -> list[str]:
+    targets = dict.fromkeys(f"{r['scenario']} {r['target']}" for r in results if r["target"])
+    return ["targets: " + "; ".join(targets)] if targets else []
 
 
 def _busy_elsewhere(result: Result) -> float:

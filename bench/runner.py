@@ -22,10 +22,11 @@ from devstack.processes import StartError
 
 from . import payload, profile
 from .control import Child, ChildError
+from .fdlimit import LimitError, streams_allowed
 from .nchan import NchanServers
 from .procstat import cpu_seconds, machine_busy_seconds, machine_irq_seconds, rss_kb
 from .scenarios import Scenario
-from .servers import LimitError, Servers, raise_fd_limit
+from .servers import Servers
 from .system import System
 
 Result = dict[str, Any]
@@ -131,7 +132,9 @@ async def _phases(
 
     window = CpuWindow(groups)
     # connect-5k is about connecting, so that is the phase to profile; the others profile the run.
-    profilers = await _start_profiles(scenario, options, groups) if scenario.kind == "connect" else []
+    profilers = (
+        await _start_profiles(scenario, servers.name, options, groups) if scenario.kind == "connect" else []
+    )
     result.update(await client.ask({"cmd": "connect"}, options.connect_timeout * 2 + 30))
     result["cpu_connect_pct"] = window.stop()
     await _finish_profiles(profilers, result)
@@ -168,7 +171,9 @@ async def _phases(
     stop_peak = asyncio.Event()
     sampler = asyncio.create_task(_peak_rss(groups, server, peak, stop_peak))
     window = CpuWindow(groups)
-    profilers = await _start_profiles(scenario, options, groups) if scenario.kind != "connect" else []
+    profilers = (
+        await _start_profiles(scenario, servers.name, options, groups) if scenario.kind != "connect" else []
+    )
     try:
         if scenario.kind == "publish":
             await _publish(scenario, result, client, publisher)
@@ -191,14 +196,15 @@ async def _phases(
 
 
 async def _start_profiles(
-    scenario: Scenario, options: Options, groups: dict[str, list[int]]
+    scenario: Scenario, system: str, options: Options, groups: dict[str, list[int]]
 ) -> list[tuple[str, Path, asyncio.subprocess.Process]]:
     started = []
     # py-spy leaves idle samples out, so a window longer than the phase only costs time.
     seconds = {"publish": scenario.duration, "idle": scenario.hold, "connect": 6.0}[scenario.kind]
-    for name in options.profile:
+    # nchan has no `service` group: only what the system runs is sampled.
+    for name in (name for name in options.profile if groups.get(name)):
         # The first process of the group: with several replicas, the first SSE service.
-        out = Path(f"{options.profile_prefix}-{scenario.name}-{name}.collapsed")
+        out = Path(f"{options.profile_prefix}-{scenario.name}-{system}-{name}.collapsed")
         process = await profile.record(groups[name][0], seconds, out, options.profile_native)
         if process is None:
             raise ChildError("--profile needs py-spy: pip install py-spy")
@@ -289,7 +295,11 @@ def run_scenario(scenario: Scenario, system: str, options: Options, budget_s: fl
     limit = max(1.0, min(scenario.time_limit, budget_s))
     started = time.monotonic()
     try:
-        raise_fd_limit(scenario.clients + 256)
+        allowed = streams_allowed(scenario.clients)
+        if allowed < scenario.clients:
+            result["fd_limited"] = f"{allowed} of {scenario.clients} streams, as the descriptor limit allows"
+            scenario = scenario.with_clients(allowed)
+            result["clients"] = scenario.clients
         servers.start()
         asyncio.run(asyncio.wait_for(drive(scenario, servers, options, result), limit))
     except TimeoutError:

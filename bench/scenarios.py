@@ -105,6 +105,10 @@ class Scenario:
     def with_replicas(self, replicas: int) -> Scenario:
         return replace(self, replicas=replicas)
 
+    def with_clients(self, clients: int) -> Scenario:
+        """At most `clients` streams, spread over the same channels."""
+        return replace(self, per_channel=max(1, clients // self.channels))
+
     @property
     def has_peer(self) -> bool:
         """Whether nginx + nchan runs it too: it has no replicas to spread over."""

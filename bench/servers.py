@@ -7,7 +7,6 @@ SSE services share the one Redis behind the one nginx, named and socketed as `de
 
 from __future__ import annotations
 
-import resource
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,28 +21,6 @@ from .system import started_pid
 
 # The benchmark's channels (bench, bench-N) are public, and its thousands of streams come from one address.
 BENCH_SSE_ENV = {"SSE_PUBLIC_PREFIXES": "bench", "SSE_MAX_CONNECTIONS_PER_ADDRESS": "1000000"}
-
-
-class LimitError(RuntimeError):
-    """The machine's descriptor limit is too low for the scenario; the message says what to raise."""
-
-
-def raise_fd_limit(needed: int) -> int:
-    """Raises this process's RLIMIT_NOFILE, which the servers and clients it starts inherit: the soft
-    limit up to the hard one, and the hard one too where that is allowed (as root)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
-        except (ValueError, OSError):
-            raise LimitError(
-                f"needs {needed} file descriptors, the hard limit is {hard}: raise `ulimit -Hn`"
-            ) from None
-        return needed
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft = hard
-    return soft
 
 
 @dataclass
