@@ -6,21 +6,16 @@ table needs must come out, against the project and against nginx + nchan alike.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bench import ratios
 from bench.runner import SYSTEMS, Options, run_scenario
-from bench.scenarios import Scenario, Target
+from bench.scenarios import by_name
 
-SMOKE = Scenario(
-    "fanout-1k",
-    "publish",
-    10,
-    Target(min_delivered_pct=95, max_lost=0),
-    rate=50,
-    duration=1.0,
-    drain=5.0,
-)
+# fanout-1k at a hundredth of its clients and half its rate, for one second.
+SMOKE = replace(by_name("fanout-1k"), per_channel=10, rate=50, duration=1.0, drain=5.0)
 
 
 @pytest.fixture(scope="module")
