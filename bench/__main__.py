@@ -47,7 +47,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-minutes", type=float, default=20.0, help="budget for all scenarios")
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the .jsonl goes")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and say where")
-    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the project misses a target")
     parser.add_argument(
         "--profile",
         action="append",
@@ -135,7 +135,9 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(run_root, ignore_errors=True)
     if errors:
         return 2
-    return 1 if args.check and not all(r["passed"] for r in results) else 0
+    # The targets are the project's; the peer's rows show where nchan stands against them.
+    project = [r for r in results if r["system"] == "project"]
+    return 1 if args.check and not all(r["passed"] for r in project) else 0
 
 
 def _skipped(scenario: Scenario, system: str) -> dict[str, object]:
