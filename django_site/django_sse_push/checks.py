@@ -22,8 +22,8 @@ f-strings passed to `publish()`) cannot be checked statically; `publish()` raise
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import fields
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -49,23 +49,107 @@ _SSE_CONNECT = re.compile(r"""sse-connect\s*=\s*["']([^"']*)["']""")
 _STRING_LITERAL = re.compile(r"""(["'])(.*)\1""", re.DOTALL)
 
 
+@dataclass(frozen=True)
+class _Rule:
+    code: str
+    setting: str
+    valid: Callable[[Any], bool]
+    must: str  # what a valid value is, as the message says it
+    hint: str
+
+
+def _strings(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
+    """A list or tuple of strings, each matching `pattern`."""
+    return lambda value: (
+        isinstance(value, list | tuple)
+        and all(isinstance(item, str) and pattern.fullmatch(item) for item in value)
+    )
+
+
+def _whole(low: int, high: int | None = None) -> Callable[[Any], bool]:
+    return lambda value: (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and low <= value
+        and (high is None or value <= high)
+    )
+
+
+_LOW_TTL, _HIGH_TTL = TICKET_TTL_RANGE
+_RULES = (
+    _Rule(
+        "E001",
+        "SSE_REDIS_URL",
+        lambda value: isinstance(value, str) and urlsplit(value).scheme in _REDIS_SCHEMES,
+        "be a Redis URL",
+        "SSE_REDIS_URL must start with redis://, rediss:// or unix://.",
+    ),
+    _Rule(
+        "E002",
+        "SSE_REDIS_CLUSTER_NODES",
+        _strings(_CLUSTER_NODE),
+        "list host:port strings",
+        "SSE_REDIS_CLUSTER_NODES = ['redis-1:6379', 'redis-2:6379'], or leave it unset.",
+    ),
+    _Rule(
+        "E003",
+        "SSE_KEY_PREFIX",
+        lambda value: isinstance(value, str) and bool(_KEY_PREFIX.fullmatch(value)),
+        "be a non-empty string without whitespace or braces",
+        "SSE_KEY_PREFIX names every Redis key of the wire contract (braces are Redis Cluster hash "
+        "tags), and must equal the SSE service's SSE_KEY_PREFIX.",
+    ),
+    _Rule(
+        "E005",
+        "SSE_TICKET_TTL_SECONDS",
+        _whole(_LOW_TTL, _HIGH_TTL),
+        f"be a whole number of seconds from {_LOW_TTL} to {_HIGH_TTL}",
+        "Pages renew their ticket at 80 % of it; 300 (the default) suits most sites.",
+    ),
+    _Rule(
+        "E006",
+        "SSE_PUBLIC_PREFIXES",
+        _strings(_CHANNEL_PREFIX),
+        "list strings that can start a channel name",
+        "e.g. SSE_PUBLIC_PREFIXES = ['public.'], the same as the SSE service's.",
+    ),
+    *(
+        _Rule(
+            "E007", name, _whole(1), "be a positive whole number", f"Set {name} to an int, or leave it unset."
+        )
+        for name in ("SSE_MAX_PAYLOAD_BYTES", "SSE_STREAM_MAXLEN")
+    ),
+)
+
+
 def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    return [*_redis(), *_unknown_names(), *_contract(), *_permission_hook(), *_ticket_ttl()]
+    problems = [*_no_redis(), *_unknown_names(), *_permission_hook()]
+    for rule in _RULES:
+        _, value = _setting(rule.setting)
+        if not rule.valid(value):
+            problems.append(_problem(rule.code, f"{rule.setting} must {rule.must}; got {value!r}", rule.hint))
+    return problems
 
 
 def check_template_channels(
     app_configs: Iterable[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     return [
-        Error(
+        _problem(
+            "E008",
             f"{path}: channel {channel!r} breaks the naming rule of the wire contract",
-            hint="Channel names are 1-128 ASCII letters, digits, '_', '.' or '-', starting with a "
+            "Channel names are 1-128 ASCII letters, digits, '_', '.' or '-', starting with a "
             "letter or digit; the SSE service refuses any other with a 400.",
-            id="django_sse_push.E008",
         )
         for path, channel in _template_channels()
         if not CHANNEL_RE.fullmatch(channel)
     ]
+
+
+def _problem(code: str, message: str, hint: str) -> CheckMessage:
+    """`W...` codes are warnings, `E...` errors; ids are `django_sse_push.<code>`."""
+    kind = Warning if code.startswith("W") else Error
+    return kind(message, hint=hint, id=f"django_sse_push.{code}")
 
 
 def _setting(name: str) -> tuple[bool, Any]:
@@ -75,66 +159,26 @@ def _setting(name: str) -> tuple[bool, Any]:
     return hasattr(settings, name), getattr(settings, name, default)
 
 
-def _redis() -> Iterator[CheckMessage]:
+def _no_redis() -> Iterator[CheckMessage]:
     url_set, url = _setting("SSE_REDIS_URL")
     _, nodes = _setting("SSE_REDIS_CLUSTER_NODES")
     if not url_set and not nodes:
-        yield Warning(
+        yield _problem(
+            "W001",
             f"no Redis configured: publishing goes to the default {url}",
-            hint="Set SSE_REDIS_URL (or SSE_REDIS_CLUSTER_NODES for a Redis Cluster) to the Redis the "
+            "Set SSE_REDIS_URL (or SSE_REDIS_CLUSTER_NODES for a Redis Cluster) to the Redis the "
             "SSE service reads, e.g. SSE_REDIS_URL = 'redis://redis:6379/0'.",
-            id="django_sse_push.W001",
-        )
-    if not isinstance(url, str) or urlsplit(url).scheme not in _REDIS_SCHEMES:
-        yield Error(
-            f"SSE_REDIS_URL is not a Redis URL: {url!r}",
-            hint="SSE_REDIS_URL must start with redis://, rediss:// or unix://.",
-            id="django_sse_push.E001",
-        )
-    if isinstance(nodes, str) or not all(isinstance(n, str) and _CLUSTER_NODE.fullmatch(n) for n in nodes):
-        yield Error(
-            f"SSE_REDIS_CLUSTER_NODES must list host:port strings; got {nodes!r}",
-            hint="SSE_REDIS_CLUSTER_NODES = ['redis-1:6379', 'redis-2:6379'], or leave it unset.",
-            id="django_sse_push.E002",
         )
 
 
 def _unknown_names() -> Iterator[CheckMessage]:
     known = {setting_name(field.name) for field in fields(PushSettings)}
     for name in sorted(n for n in dir(settings) if n.startswith("SSE_") and n not in known):
-        yield Warning(
+        yield _problem(
+            "W002",
             f"{name} is not a setting of django_sse_push, so it changes nothing",
-            hint=f"The settings are {', '.join(sorted(known))}.",
-            id="django_sse_push.W002",
+            f"The settings are {', '.join(sorted(known))}.",
         )
-
-
-def _contract() -> Iterator[CheckMessage]:
-    _, prefix = _setting("SSE_KEY_PREFIX")
-    if not isinstance(prefix, str) or not _KEY_PREFIX.fullmatch(prefix):
-        yield Error(
-            f"SSE_KEY_PREFIX is invalid: {prefix!r}",
-            hint="SSE_KEY_PREFIX must be a non-empty string without whitespace or braces (braces are "
-            "Redis Cluster hash tags), and equal the SSE service's SSE_KEY_PREFIX.",
-            id="django_sse_push.E003",
-        )
-    _, prefixes = _setting("SSE_PUBLIC_PREFIXES")
-    if isinstance(prefixes, str) or not all(
-        isinstance(p, str) and _CHANNEL_PREFIX.fullmatch(p) for p in prefixes
-    ):
-        yield Error(
-            f"SSE_PUBLIC_PREFIXES must list strings that can start a channel name; got {prefixes!r}",
-            hint="e.g. SSE_PUBLIC_PREFIXES = ['public.'], the same as the SSE service's.",
-            id="django_sse_push.E006",
-        )
-    for name in ("SSE_MAX_PAYLOAD_BYTES", "SSE_STREAM_MAXLEN"):
-        _, value = _setting(name)
-        if not _is_whole(value) or value < 1:
-            yield Error(
-                f"{name} must be a positive whole number; got {value!r}",
-                hint=f"Set {name} to an int of at least 1, or leave it unset for the default.",
-                id="django_sse_push.E007",
-            )
 
 
 def _permission_hook() -> Iterator[CheckMessage]:
@@ -142,33 +186,18 @@ def _permission_hook() -> Iterator[CheckMessage]:
     try:
         hook = import_string(path)
     except (ImportError, TypeError, ValueError) as exc:
-        yield Error(
+        yield _problem(
+            "E004",
             f"SSE_CHANNEL_PERMISSION {path!r} does not import: {exc}",
-            hint="SSE_CHANNEL_PERMISSION is the dotted path of a function (user, channel) -> bool.",
-            id="django_sse_push.E004",
+            "SSE_CHANNEL_PERMISSION is the dotted path of a function (user, channel) -> bool.",
         )
         return
     if not callable(hook):
-        yield Error(
+        yield _problem(
+            "E004",
             f"SSE_CHANNEL_PERMISSION {path!r} is not callable",
-            hint="SSE_CHANNEL_PERMISSION is the dotted path of a function (user, channel) -> bool.",
-            id="django_sse_push.E004",
+            "SSE_CHANNEL_PERMISSION is the dotted path of a function (user, channel) -> bool.",
         )
-
-
-def _ticket_ttl() -> Iterator[CheckMessage]:
-    _, ttl = _setting("SSE_TICKET_TTL_SECONDS")
-    low, high = TICKET_TTL_RANGE
-    if not _is_whole(ttl) or not low <= ttl <= high:
-        yield Error(
-            f"SSE_TICKET_TTL_SECONDS must be a whole number of seconds from {low} to {high}; got {ttl!r}",
-            hint="Pages renew their ticket at 80 % of it; 300 (the default) suits most sites.",
-            id="django_sse_push.E005",
-        )
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _template_channels() -> Iterator[tuple[Path, str]]:

@@ -6,33 +6,19 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 
 from devstack.stack import Stack
+from tests.browser.test_board import new_page
 from tests.browser.test_demo_page import log_in
 
 pytestmark = pytest.mark.browser
 
 BOARD = "/board/htmx/"
 STREAM = "[data-sse-push-connect]"
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    yield opened
-    for context in opened:
-        context.close()
-
-
-def new_page(browser: Browser, contexts: list[BrowserContext]) -> Page:
-    context = browser.new_context(viewport={"width": 1000, "height": 800})
-    contexts.append(context)
-    return context.new_page()
 
 
 def open_board(page: Page, stack: Stack) -> None:
