@@ -27,10 +27,11 @@ Venv = Callable[[Sequence[str]], Path]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without what would point Python or Django back at the checkout
-    (the Django tests set DJANGO_SETTINGS_MODULE=config.settings in it)."""
+    """This process's environment less what would point Python or Django back at the checkout (the
+    Django tests set DJANGO_SETTINGS_MODULE=config.settings in it), plus `extra`. devstack's Process
+    adds its env to this process's, so what must not leak is also set here: PYTHONPATH empty."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTHON", "VIRTUAL_ENV"))}
-    return {**env, **extra}
+    return {**env, "PYTHONPATH": "", **extra}
 
 
 def run(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> str:

@@ -66,6 +66,9 @@ from django.views.generic import TemplateView
 urlpatterns.append(path("", TemplateView.as_view(template_name="news.html")))
 """
 PASSWORD = "stranger-password-1"
+# Set, not left to manage.py's setdefault: this process's DJANGO_SETTINGS_MODULE reaches devstack's
+# processes.
+SETTINGS_MODULE = "mysite.settings"
 
 
 @dataclass
@@ -78,7 +81,7 @@ class Project:
         result = subprocess.run(
             [str(self.bin / "python"), "manage.py", *args],
             cwd=self.directory,
-            env=clean_env(),
+            env=clean_env(DJANGO_SETTINGS_MODULE=SETTINGS_MODULE),
             capture_output=True,
             text=True,
             timeout=60,
@@ -124,7 +127,7 @@ def project(
     subprocess.run(
         [str(django_bin / "python"), "manage.py", *admin],
         cwd=root,
-        env=clean_env(DJANGO_SUPERUSER_PASSWORD=PASSWORD),
+        env=clean_env(DJANGO_SETTINGS_MODULE=SETTINGS_MODULE, DJANGO_SUPERUSER_PASSWORD=PASSWORD),
         check=True,
         capture_output=True,
     )
@@ -144,7 +147,7 @@ def project(
         "runserver",
         [str(django_bin / "python"), "manage.py", "runserver", f"127.0.0.1:{django_port}", "--noreload"],
         logs,
-        env=clean_env(),
+        env=clean_env(DJANGO_SETTINGS_MODULE=SETTINGS_MODULE),
         cwd=root,
     )
     nginx = Nginx(tmp_path, free_port(), f"unix:{socket}", f"127.0.0.1:{django_port}", root / "static")
