@@ -98,7 +98,8 @@ def test_a_stream_whose_ticket_is_gone_reconnects_with_a_fresh_one_and_misses_no
     log_in(bob, stack, "bob", BOARD)
     tickets = ticket_requests(bob)
     open_board(bob, stack)
-    assert len(tickets) == 1
+    opened = len(tickets)  # 1, and maybe the login redirect's page's, if it asked after the listener came
+    assert opened >= 1
     before = f"before the ticket was gone {uuid.uuid4().hex[:6]}"
     notify_bob(stack, before)
     expect(bob.locator("#notifications li", has_text=before)).to_have_count(1, timeout=2000)
@@ -107,7 +108,7 @@ def test_a_stream_whose_ticket_is_gone_reconnects_with_a_fresh_one_and_misses_no
     notify_bob(stack, meanwhile, revoke_first=True)
     expect(bob.locator("#notifications li", has_text=meanwhile)).to_have_count(1, timeout=10_000)
     expect(bob.locator(STREAM)).to_have_attribute("data-sse-push-state", "open")
-    assert len(tickets) >= 2
+    assert len(tickets) > opened
     bob.wait_for_timeout(500)
     expect(bob.locator("#notifications li", has_text=meanwhile)).to_have_count(1)
     expect(bob.locator("#notifications li", has_text=before)).to_have_count(1)
@@ -121,10 +122,10 @@ def test_the_ticket_is_renewed_before_it_expires(
     bob.clock.install()
     tickets = ticket_requests(bob)
     open_board(bob, stack)
-    assert len(tickets) == 1
+    opened = len(tickets)
     # SSE_TICKET_TTL_SECONDS is 300: renewed at 80 %, after 240 s.
     bob.clock.run_for(239_000)
-    assert len(tickets) == 1
+    assert len(tickets) == opened
     with bob.expect_request(lambda r: r.method == "POST" and "/live/ticket" in r.url) as renewal:
         bob.clock.run_for(2_000)
     assert renewal.value.response() is not None and renewal.value.response().status == 200  # type: ignore[union-attr]
