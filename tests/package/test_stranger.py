@@ -75,6 +75,7 @@ SETTINGS_MODULE = "mysite.settings"
 class Project:
     directory: Path
     bin: Path
+    service_bin: Path
     url: str
 
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -120,7 +121,7 @@ def project(
     django_bin = fresh_venv(["django-sse-push"])
     service_bin = fresh_venv(["sse-push-service"])
     root = _make_project(tmp_path / "mysite", django_bin, redis_server.port)
-    project = Project(root, django_bin, "")
+    project = Project(root, django_bin, service_bin, "")
     for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
         project.manage(*command)
     admin = ["createsuperuser", "--noinput", "--username", "stranger", "--email", "s@example.com"]
@@ -217,3 +218,15 @@ def test_the_readme_section_is_what_this_test_does() -> None:
     server = template.split("    server {", 1)[1]
     for directive in NGINX_LOCATION.splitlines()[1:-1]:
         assert directive.strip() in server, directive
+
+
+def test_the_console_script_stops_at_start_naming_a_bad_variable(project: Project) -> None:
+    result = subprocess.run(
+        [str(project.service_bin / "sse-push-service"), "--port", str(free_port())],
+        env=clean_env(SSE_REDIS_URL="redis://127.0.0.1:1/0", SSE_RETRY_MS="soon"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "SSE_RETRY_MS='soon' is invalid" in result.stderr
