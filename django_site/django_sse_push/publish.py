@@ -28,31 +28,35 @@ class _Message:
     data: bytes
 
 
-def publish(channel: str, data: Any, *, event: str | None = None) -> str:
+def publish(channel: str, data: Any, *, event: str | None = None, as_text: bool = False) -> str:
     """Publish `data` as JSON on `channel` and return the event id `<ms>-<seq>`.
+
+    With `as_text=True`, `data` is a non-empty str sent as it is, not as JSON.
 
     Raises a PublishError subclass: InvalidChannelError, InvalidEventTypeError,
     PayloadNotSerializableError or PayloadTooLargeError before anything is sent, and
     PublishBackendError when Redis fails.
     """
-    return _send(_prepare(channel, data, event))
+    return _send(_prepare(channel, data, event, as_text))
 
 
-def publish_on_commit(channel: str, data: Any, *, event: str | None = None, using: str | None = None) -> None:
+def publish_on_commit(
+    channel: str, data: Any, *, event: str | None = None, using: str | None = None, as_text: bool = False
+) -> None:
     """Publish once the current transaction commits; nothing is sent on rollback.
 
     Validation and serialisation happen now, so bad input raises here rather than after the
     commit, and later changes to `data` do not leak into the event.
     """
-    message = _prepare(channel, data, event)
+    message = _prepare(channel, data, event, as_text)
     transaction.on_commit(partial(_send, message), using=using)
 
 
-def _prepare(channel: str, data: Any, event: str | None) -> _Message:
+def _prepare(channel: str, data: Any, event: str | None, as_text: bool) -> _Message:
     return _Message(
         channel=validate_channel(channel),
         event=validate_event_type(event),
-        data=encode_data(data, push_settings().MAX_PAYLOAD_BYTES),
+        data=encode_data(data, push_settings().MAX_PAYLOAD_BYTES, as_text=as_text),
     )
 
 

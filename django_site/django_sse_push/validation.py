@@ -47,24 +47,40 @@ def validate_event_type(event: object) -> str:
     return event
 
 
-def encode_data(data: Any, max_bytes: int) -> bytes:
-    """Serialise data to compact JSON, UTF-8 encoded, within the size limit."""
+def encode_data(data: Any, max_bytes: int, *, as_text: bool = False) -> bytes:
+    """Serialise data to compact JSON, UTF-8 encoded, within the size limit.
+
+    With `as_text`, data is a non-empty str sent as it is (an HTML fragment for htmx, say): empty
+    data would reach no browser, as they do not dispatch an event whose data is empty.
+    """
+    form = "text" if as_text else "JSON"
     try:
-        # allow_nan=False: NaN and Infinity are not JSON, and JSON.parse in the browser rejects them.
-        text = json.dumps(
-            data,
-            cls=DjangoJSONEncoder,
-            ensure_ascii=False,
-            separators=(",", ":"),
-            allow_nan=False,
-        )
+        if as_text:
+            text = _non_empty_text(data)
+        else:
+            # allow_nan=False: NaN and Infinity are not JSON, and JSON.parse in the browser rejects them.
+            text = json.dumps(
+                data,
+                cls=DjangoJSONEncoder,
+                ensure_ascii=False,
+                separators=(",", ":"),
+                allow_nan=False,
+            )
         # Strict encoding: a lone surrogate (e.g. from json.loads('"\\ud800"')) is not UTF-8.
         encoded = text.encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise PayloadNotSerializableError(f"data cannot be serialised to JSON: {exc}") from exc
+        raise PayloadNotSerializableError(f"data cannot be serialised to {form}: {exc}") from exc
     if len(encoded) > max_bytes:
         raise PayloadTooLargeError(
-            f"data is {len(encoded)} bytes as UTF-8 JSON, over the limit of {max_bytes} "
+            f"data is {len(encoded)} bytes as UTF-8 {form}, over the limit of {max_bytes} "
             f"(SSE_MAX_PAYLOAD_BYTES); the SSE service would drop it"
         )
     return encoded
+
+
+def _non_empty_text(data: object) -> str:
+    if not isinstance(data, str):
+        raise TypeError(f"as_text needs a str, got {type(data).__name__}")
+    if not data:
+        raise ValueError("as_text needs a non-empty str: browsers drop events with empty data")
+    return data

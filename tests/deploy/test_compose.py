@@ -70,7 +70,7 @@ def _image_files(context: Path, dockerfile: Path) -> tuple[dict[PurePosixPath, P
     for op, rest in _instructions(dockerfile):
         if op == "WORKDIR":
             workdir = workdir / rest
-        elif op == "COPY":
+        elif op == "COPY" and "--from=" not in rest:  # from the context, not from a build stage
             *sources, dest = [w for w in shlex.split(rest) if not w.startswith("--")]
             for source in sources:
                 path = context / source
