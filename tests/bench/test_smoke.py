@@ -33,8 +33,9 @@ def test_ten_clients_get_every_event_from_each_system(
     assert result["alive_at_start"] == 10
     assert result["expected"] == 50 * 10
     assert (result["delivered"], result["lost"], result["duplicates"]) == (500, 0, 0)
+    # Counted in clock ticks of 10 ms: ten clients for one second may cost the server less than one.
     assert isinstance(result["server_cpu_us_per_event"], float)
-    assert result["server_cpu_us_per_event"] > 0
+    assert result["server_cpu_us_per_event"] >= 0
 
 
 def test_the_ratio_table_compares_the_two(results: dict[str, dict[str, object]]) -> None:
