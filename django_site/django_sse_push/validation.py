@@ -11,12 +11,14 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django_sse_push.exceptions import (
     InvalidChannelError,
     InvalidEventTypeError,
+    InvalidIdempotencyKeyError,
     PayloadNotSerializableError,
     PayloadTooLargeError,
 )
 
 CHANNEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 EVENT_TYPE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+IDEMPOTENCY_KEY_RE = re.compile(r"[!-~]{1,128}")
 DEFAULT_EVENT_TYPE = "message"
 
 
@@ -47,6 +49,17 @@ def validate_event_type(event: object) -> str:
     return event
 
 
+def validate_idempotency_key(key: object) -> str | None:
+    """Return the key (None: no key), or raise InvalidIdempotencyKeyError."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY_RE.fullmatch(key):
+        raise InvalidIdempotencyKeyError(
+            f"invalid idempotency key {key!r}: use 1-128 printable ASCII characters without spaces"
+        )
+    return key
+
+
 def encode_data(data: Any, max_bytes: int) -> bytes:
     """Serialise data to compact JSON, UTF-8 encoded, within the size limit."""
     try:
@@ -62,9 +75,29 @@ def encode_data(data: Any, max_bytes: int) -> bytes:
         encoded = text.encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise PayloadNotSerializableError(f"data cannot be serialised to JSON: {exc}") from exc
+    return _within_limit(encoded, max_bytes, "UTF-8 JSON")
+
+
+def encode_text(text: object, max_bytes: int) -> bytes:
+    """A str sent as it is (an HTML fragment, say), UTF-8 encoded: non-empty, as browsers dispatch no
+    event with empty data, and within the size limit."""
+    if not isinstance(text, str):
+        raise PayloadNotSerializableError(f"data sent as text must be a str, got {type(text).__name__}")
+    if not text:
+        raise PayloadNotSerializableError(
+            "data sent as text must not be empty: browsers would drop the event"
+        )
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PayloadNotSerializableError(f"data sent as text is not valid UTF-8: {exc}") from exc
+    return _within_limit(encoded, max_bytes, "UTF-8 text")
+
+
+def _within_limit(encoded: bytes, max_bytes: int, what: str) -> bytes:
     if len(encoded) > max_bytes:
         raise PayloadTooLargeError(
-            f"data is {len(encoded)} bytes as UTF-8 JSON, over the limit of {max_bytes} "
+            f"data is {len(encoded)} bytes as {what}, over the limit of {max_bytes} "
             f"(SSE_MAX_PAYLOAD_BYTES); the SSE service would drop it"
         )
     return encoded

@@ -3,12 +3,15 @@
 Django is set up here rather than through pytest-django's ini options so the settings'
 environment (DJANGO_DEBUG, DJANGO_SECRET_KEY) is in place before config.settings is imported.
 `redis_server` and `redis_client` come from tests/conftest.py (a real redis-server on a free port).
+Besides SQLite (`default`), a real PostgreSQL server of its own is the database `postgres`, for the
+tests that run on both (the `database` fixture).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +19,7 @@ from pathlib import Path
 import pytest
 from pytest_django.fixtures import Settings
 
+from devstack.postgres import PostgresServer
 from devstack.processes import free_port
 from devstack.services import RedisServer
 
@@ -28,13 +32,35 @@ TEST_ENV = {
 }
 
 
+DATABASES = ("default", "postgres")
+_postgres: list[PostgresServer] = []
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if str(DJANGO_SITE) not in sys.path:
         sys.path.insert(0, str(DJANGO_SITE))
     os.environ.update(TEST_ENV)
     import django
+    from django.conf import settings
 
+    from config.env import read_database_url
+
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="tests-postgres-")), free_port()).start()
+    _postgres.append(server)
+    settings.DATABASES["postgres"] = read_database_url({"DATABASE_URL": server.url}, "DATABASE_URL")
     django.setup()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for server in _postgres:
+        server.stop()
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest) -> str:
+    """Each database the outbox is tested on: SQLite (no row locks) and PostgreSQL (skip-locked)."""
+    alias: str = request.param
+    return alias
 
 
 @pytest.fixture(autouse=True)
