@@ -79,9 +79,7 @@ def _send_after_commit(channel: str, using: str) -> None:
     try:
         progress = outbox.send_channel(channel, using=using, limit=FAST_PATH_LIMIT)
     except DatabaseError:
-        logger.warning("outbox of %r not sent after commit; the relay will", channel, exc_info=True)
+        logger.warning("events of %r not sent after commit, left to the relay", channel, exc_info=True)
         return
     if progress.error is not None:
-        logger.warning(
-            "Redis did not take %r's events after commit; the relay will: %s", channel, progress.error
-        )
+        logger.warning("events of %r not sent after commit, left to the relay: %s", channel, progress.error)
