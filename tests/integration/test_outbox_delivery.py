@@ -7,7 +7,6 @@ publishes them, and a follower gets every one exactly once, in the order they we
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections.abc import Iterator
 
@@ -17,6 +16,7 @@ import pytest
 from devstack.stack import Stack
 from tests.conftest import TEST_SSE_ENV
 from tests.support.board import BOARD_CHANNEL, board_author, post_to_board, received, texts
+from tests.support.metrics import scrape as metric
 from tests.support.sse import follow
 
 SSE_ENV = {**TEST_SSE_ENV, "SSE_RETRY_MS": "100"}
@@ -28,14 +28,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     started = Stack(tmp_path_factory.mktemp("outbox"), sse_env=SSE_ENV, django_env=DJANGO_ENV).start()
     yield started
     started.stop()
-
-
-async def metric(url: str, name: str) -> float:
-    async with httpx.AsyncClient(timeout=3) as client:
-        text = (await client.get(url)).text
-    found = re.search(rf"^{name} (\S+)$", text, re.M)
-    assert found, f"{name} not in {url}"
-    return float(found[1])
 
 
 async def test_posts_while_redis_is_stopped_reach_a_follower_exactly_once_in_order(stack: Stack) -> None:
