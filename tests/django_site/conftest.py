@@ -13,7 +13,8 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ TEST_ENV = {
 
 
 DATABASES = ("default", "postgres")
+RedisAway = Callable[[], AbstractContextManager[None]]
 _postgres: list[PostgresServer] = []
 
 
@@ -81,6 +83,22 @@ def redis_url(redis_server: RedisServer) -> str:
 def unreachable_redis_url() -> str:
     """A Redis URL with nothing listening: connections are refused at once."""
     return f"redis://127.0.0.1:{free_port()}/0"
+
+
+@pytest.fixture
+def redis_away(settings: Settings, redis_server: RedisServer, unreachable_redis_url: str) -> RedisAway:
+    """`with redis_away():` the site's Redis refuses connections, as a stopped one does; after the
+    block it is the test server again."""
+
+    @contextmanager
+    def away() -> Iterator[None]:
+        settings.SSE_REDIS_URL = unreachable_redis_url
+        try:
+            yield
+        finally:
+            settings.SSE_REDIS_URL = redis_server.url
+
+    return away
 
 
 @pytest.fixture(scope="session", autouse=True)

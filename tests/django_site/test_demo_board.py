@@ -16,6 +16,7 @@ from devstack.processes import free_port
 from django_sse_push import keys
 from django_sse_push.models import OutboxEvent
 from django_sse_push.outbox import send_pending
+from tests.django_site.conftest import RedisAway
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,25 +86,18 @@ def test_presence_answers_the_board_listener_count() -> None:
 
 
 def test_posting_while_redis_is_down_saves_the_item_and_its_events_for_later(
-    alice: Any,
-    bob: Any,
-    settings: Settings,
-    redis_url: str,
-    unreachable_redis_url: str,
-    redis_client: redis.Redis,
-    key_prefix: str,
+    alice: Any, bob: Any, redis_client: redis.Redis, key_prefix: str, redis_away: RedisAway
 ) -> None:
     """With Redis stopped, every post answered 500 although the item was saved; the board event was
     lost and the @mention's notification never created, as the error escaped the post_save receiver."""
-    settings.SSE_REDIS_URL = unreachable_redis_url
-    client = Client()
-    client.force_login(alice)
+    with redis_away():
+        client = Client()
+        client.force_login(alice)
 
-    answer = client.post("/board/", {"text": "still here @bob"}, HTTP_ACCEPT="application/json")
+        answer = client.post("/board/", {"text": "still here @bob"}, HTTP_ACCEPT="application/json")
 
-    assert answer.status_code == 200
-    assert Notification.objects.get().recipient == bob
-    settings.SSE_REDIS_URL = redis_url
+        assert answer.status_code == 200
+        assert Notification.objects.get().recipient == bob
     assert send_pending(using="default", limit=10).sent == 2
     [(_, item)] = events(redis_client, key_prefix, "public.board")
     [(_, note)] = events(redis_client, key_prefix, f"user.{bob.pk}")

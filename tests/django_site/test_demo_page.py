@@ -15,6 +15,7 @@ from pytest_django.fixtures import Settings
 
 from django_sse_push import keys
 from django_sse_push.outbox import send_pending
+from tests.django_site.conftest import RedisAway
 
 pytestmark = pytest.mark.django_db
 
@@ -205,24 +206,17 @@ def test_form_with_an_oversized_payload_is_a_400(user_client: Client, settings: 
 
 
 def test_form_when_redis_is_down_saves_the_event_in_the_outbox_instead_of_a_503(
-    user_client: Client,
-    settings: Settings,
-    redis_url: str,
-    unreachable_redis_url: str,
-    redis_client: redis.Redis,
-    key_prefix: str,
+    user_client: Client, redis_client: redis.Redis, key_prefix: str, redis_away: RedisAway
 ) -> None:
     """The console answered 503 and dropped the event while Redis was down. Now the event waits in the
     outbox (202), and the relay publishes it once Redis is back."""
-    settings.SSE_REDIS_URL = unreachable_redis_url
+    with redis_away():
+        response = user_client.post(
+            "/", {"channel": DEMO, "event": "", "data": "[1]"}, HTTP_ACCEPT="application/json"
+        )
 
-    response = user_client.post(
-        "/", {"channel": DEMO, "event": "", "data": "[1]"}, HTTP_ACCEPT="application/json"
-    )
-
-    assert response.status_code == 202
-    assert response.json() == {"queued": True, "channel": DEMO}
-    settings.SSE_REDIS_URL = redis_url
+        assert response.status_code == 202
+        assert response.json() == {"queued": True, "channel": DEMO}
     assert send_pending(using="default", limit=10).sent == 1
     [(_, fields)] = redis_client.xrange(keys.stream_key(key_prefix, DEMO))
     assert fields[b"data"] == b"[1]"

@@ -13,12 +13,12 @@ import psycopg
 import pytest
 import redis
 from django.db import connections, transaction
-from pytest_django.fixtures import Settings
 
 from django_sse_push import keys
 from django_sse_push.models import OutboxEvent
 from django_sse_push.outbox import send_channel, send_pending
 from django_sse_push.publish import publish, publish_on_commit
+from tests.django_site.conftest import RedisAway
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
 
@@ -60,20 +60,14 @@ def test_a_rollback_publishes_nothing_and_keeps_nothing(
 
 
 def test_redis_down_at_commit_raises_nothing_and_the_relay_sends_the_event_later(
-    database: str,
-    settings: Settings,
-    redis_url: str,
-    unreachable_redis_url: str,
-    redis_client: redis.Redis,
-    key_prefix: str,
+    database: str, redis_client: redis.Redis, key_prefix: str, redis_away: RedisAway
 ) -> None:
     """Outside an atomic block, publish_on_commit sent at once and raised PublishBackendError into the
     caller, a post_save receiver: the site answered 500 and the event was lost. Now it is kept."""
-    settings.SSE_REDIS_URL = unreachable_redis_url
-    publish_on_commit("orders", {"id": 1}, using=database)
-    assert pending(database) == [("orders", {"id": 1})]
+    with redis_away():
+        publish_on_commit("orders", {"id": 1}, using=database)
+        assert pending(database) == [("orders", {"id": 1})]
 
-    settings.SSE_REDIS_URL = redis_url
     progress = send_pending(using=database, limit=10)
 
     assert (progress.sent, progress.duplicates, progress.error) == (1, 0, None)
@@ -82,19 +76,13 @@ def test_redis_down_at_commit_raises_nothing_and_the_relay_sends_the_event_later
 
 
 def test_the_fast_path_never_overtakes_older_pending_events_of_its_channel(
-    database: str,
-    settings: Settings,
-    redis_url: str,
-    unreachable_redis_url: str,
-    redis_client: redis.Redis,
-    key_prefix: str,
+    database: str, redis_client: redis.Redis, key_prefix: str, redis_away: RedisAway
 ) -> None:
-    settings.SSE_REDIS_URL = unreachable_redis_url
-    for n in range(3):
-        publish_on_commit("orders", n, using=database)
-    publish_on_commit("other", "x", using=database)
+    with redis_away():
+        for n in range(3):
+            publish_on_commit("orders", n, using=database)
+        publish_on_commit("other", "x", using=database)
 
-    settings.SSE_REDIS_URL = redis_url
     publish_on_commit("orders", 3, using=database)
 
     assert stream(redis_client, key_prefix, "orders") == [0, 1, 2, 3]
@@ -103,17 +91,11 @@ def test_the_fast_path_never_overtakes_older_pending_events_of_its_channel(
 
 
 def test_a_row_sent_before_its_sender_died_is_not_published_again(
-    database: str,
-    settings: Settings,
-    unreachable_redis_url: str,
-    redis_url: str,
-    redis_client: redis.Redis,
-    key_prefix: str,
+    database: str, redis_client: redis.Redis, key_prefix: str, redis_away: RedisAway
 ) -> None:
-    settings.SSE_REDIS_URL = unreachable_redis_url
-    publish_on_commit("orders", "once", using=database)
-    [row] = OutboxEvent.objects.using(database)
-    settings.SSE_REDIS_URL = redis_url
+    with redis_away():
+        publish_on_commit("orders", "once", using=database)
+        [row] = OutboxEvent.objects.using(database)
     # What a sender killed between publishing and deleting the row leaves behind.
     first = publish("orders", "once", idempotency_key=row.idempotency_key)
 
@@ -127,17 +109,11 @@ def test_a_row_sent_before_its_sender_died_is_not_published_again(
 
 
 def test_the_relay_sends_the_oldest_first_and_stops_at_its_batch_size(
-    database: str,
-    settings: Settings,
-    unreachable_redis_url: str,
-    redis_url: str,
-    redis_client: redis.Redis,
-    key_prefix: str,
+    database: str, redis_client: redis.Redis, key_prefix: str, redis_away: RedisAway
 ) -> None:
-    settings.SSE_REDIS_URL = unreachable_redis_url
-    for n in range(5):
-        publish_on_commit("b" if n % 2 else "a", n, using=database)
-    settings.SSE_REDIS_URL = redis_url
+    with redis_away():
+        for n in range(5):
+            publish_on_commit("b" if n % 2 else "a", n, using=database)
 
     assert send_pending(using=database, limit=2).sent == 2
     assert stream(redis_client, key_prefix, "a") == [0, 2]
@@ -147,17 +123,11 @@ def test_the_relay_sends_the_oldest_first_and_stops_at_its_batch_size(
 
 
 def test_text_data_is_stored_and_sent_as_it_is(
-    database: str,
-    settings: Settings,
-    unreachable_redis_url: str,
-    redis_url: str,
-    redis_client: redis.Redis,
-    key_prefix: str,
+    database: str, redis_client: redis.Redis, key_prefix: str, redis_away: RedisAway
 ) -> None:
     fragment = '<li id="item-1">héllo\n<b>board</b></li>'
-    settings.SSE_REDIS_URL = unreachable_redis_url
-    publish_on_commit("fragments", fragment, event="item", as_text=True, using=database)
-    settings.SSE_REDIS_URL = redis_url
+    with redis_away():
+        publish_on_commit("fragments", fragment, event="item", as_text=True, using=database)
     send_pending(using=database, limit=10)
 
     [(_, fields)] = redis_client.xrange(keys.stream_key(key_prefix, "fragments"))
@@ -165,19 +135,14 @@ def test_text_data_is_stored_and_sent_as_it_is(
 
 
 def test_a_channel_another_sender_owns_is_skipped_not_overtaken(
-    settings: Settings,
-    unreachable_redis_url: str,
-    redis_url: str,
-    redis_client: redis.Redis,
-    key_prefix: str,
+    redis_client: redis.Redis, key_prefix: str, redis_away: RedisAway
 ) -> None:
     """PostgreSQL: a sender owns a channel while it locks the channel's oldest row. Another sender
     must skip the whole channel, not take its next row (which would send event 1 before event 0)."""
-    settings.SSE_REDIS_URL = unreachable_redis_url
-    for n in range(3):
-        publish_on_commit("owned", n, using="postgres")
-    publish_on_commit("free", "f", using="postgres")
-    settings.SSE_REDIS_URL = redis_url
+    with redis_away():
+        for n in range(3):
+            publish_on_commit("owned", n, using="postgres")
+        publish_on_commit("free", "f", using="postgres")
     head = OutboxEvent.objects.using("postgres").filter(channel="owned").first()
     assert head is not None
     params = connections["postgres"].get_connection_params()

@@ -6,11 +6,11 @@ import logging
 
 import pytest
 import redis
-from pytest_django.fixtures import Settings
 
 from django_sse_push import keys
 from django_sse_push.publish import publish_on_commit
 from django_sse_push.relay import MAX_BACKOFF_SECONDS, Relay, RelayMetrics
+from tests.django_site.conftest import RedisAway
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
 
@@ -23,24 +23,20 @@ def metric(metrics: RelayMetrics, name: str) -> float:
 
 def test_the_relay_backs_off_while_redis_is_away_then_sends_everything(
     database: str,
-    settings: Settings,
-    redis_url: str,
-    unreachable_redis_url: str,
     redis_client: redis.Redis,
     key_prefix: str,
     caplog: pytest.LogCaptureFixture,
+    redis_away: RedisAway,
 ) -> None:
-    settings.SSE_REDIS_URL = unreachable_redis_url
-    for n in range(3):
-        publish_on_commit("orders", n, using=database)
     relay = Relay(RelayMetrics(), using=database, batch_size=100, poll_seconds=0.5)
-
     with caplog.at_level(logging.WARNING, logger="django_sse_push.relay"):
-        waits = [relay.run_once() for _ in range(7)]
-        assert metric(relay.metrics, "sse_outbox_pending_events") == 3
-        assert metric(relay.metrics, "sse_outbox_oldest_event_age_seconds") > 0
-        assert metric(relay.metrics, "sse_outbox_redis_up") == 0
-        settings.SSE_REDIS_URL = redis_url
+        with redis_away():
+            for n in range(3):
+                publish_on_commit("orders", n, using=database)
+            waits = [relay.run_once() for _ in range(7)]
+            assert metric(relay.metrics, "sse_outbox_pending_events") == 3
+            assert metric(relay.metrics, "sse_outbox_oldest_event_age_seconds") > 0
+            assert metric(relay.metrics, "sse_outbox_redis_up") == 0
         after = [relay.run_once(), relay.run_once()]
 
     assert waits == [0.25, 0.5, 1.0, 2.0, 4.0, MAX_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS]
@@ -55,13 +51,10 @@ def test_the_relay_backs_off_while_redis_is_away_then_sends_everything(
     assert [r.name for r in caplog.records].count("django_sse_push.relay") == 2
 
 
-def test_a_full_batch_is_followed_at_once_by_the_next(
-    database: str, settings: Settings, redis_url: str, unreachable_redis_url: str
-) -> None:
-    settings.SSE_REDIS_URL = unreachable_redis_url
-    for n in range(5):
-        publish_on_commit(f"c{n}", n, using=database)
-    settings.SSE_REDIS_URL = redis_url
+def test_a_full_batch_is_followed_at_once_by_the_next(database: str, redis_away: RedisAway) -> None:
+    with redis_away():
+        for n in range(5):
+            publish_on_commit(f"c{n}", n, using=database)
     relay = Relay(RelayMetrics(), using=database, batch_size=2, poll_seconds=0.5)
 
     assert [relay.run_once() for _ in range(4)] == [0.0, 0.0, 0.5, 0.5]
