@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import connections, transaction
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Min, QuerySet, Subquery
 from django.utils import timezone
 
 from django_sse_push._sending import Message, send
@@ -58,12 +58,13 @@ class Backlog:
 
 def record(message: Message, *, using: str, idempotency_key: str | None = None) -> OutboxEvent:
     """Stores the event in the caller's transaction on database `using`."""
-    return OutboxEvent.objects.using(using).create(
+    row: OutboxEvent = OutboxEvent.objects.using(using).create(
         channel=message.channel,
         event=message.event,
         data=message.data,
         idempotency_key=idempotency_key or uuid.uuid4().hex,
     )
+    return row
 
 
 def send_channel(channel: str, *, using: str, limit: int) -> Progress:
@@ -71,8 +72,7 @@ def send_channel(channel: str, *, using: str, limit: int) -> Progress:
     if not _locks_rows(using):
         return _send_rows(_pending(channel, using, limit), using)
     with transaction.atomic(using=using):
-        owned = _heads(using).filter(channel=channel).select_for_update(skip_locked=True)
-        if not list(owned):
+        if not list(_head_of(channel, using).select_for_update(skip_locked=True)):
             return Progress()
         return _send_rows(_pending(channel, using, limit), using)
 
@@ -105,6 +105,12 @@ def _heads(using: str) -> QuerySet[OutboxEvent]:
     rows = OutboxEvent.objects.using(using)
     oldest = rows.order_by().values("channel").annotate(oldest=Min("id")).values("oldest")
     return rows.filter(id__in=oldest).order_by("id")
+
+
+def _head_of(channel: str, using: str) -> QuerySet[OutboxEvent]:
+    """The channel's oldest pending row: one look into the (channel, id) index."""
+    rows = OutboxEvent.objects.using(using)
+    return rows.filter(id=Subquery(rows.filter(channel=channel).order_by("id").values("id")[:1]))
 
 
 def _send_channels(heads: QuerySet[OutboxEvent], using: str, limit: int, progress: Progress) -> None:

@@ -70,12 +70,12 @@ class Relay:
 
     def run_once(self) -> float:
         """One pass; returns how long to wait before the next."""
-        connections[self.using].close_if_unusable_or_obsolete()
         try:
             progress = outbox.send_pending(using=self.using, limit=self.batch_size)
             pending = self._update_backlog()
         except DatabaseError:
             logger.exception("the outbox's database failed; retrying")
+            # Reconnect on the next pass: the database may have restarted under the connection.
             connections[self.using].close()
             return self._next_backoff()
         self.metrics.sent.inc(progress.sent)
