@@ -25,6 +25,8 @@ MAX_BACKOFF_SECONDS = 5.0
 
 @dataclass
 class RelayMetrics:
+    """On a registry of the relay's own, which `sse_relay --metrics-port` serves."""
+
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
@@ -55,13 +57,17 @@ class RelayMetrics:
 
 @dataclass
 class Relay:
+    """Passes over the outbox: at once after a full batch, every `poll_seconds` when idle, and with a
+    backoff from FIRST_ to MAX_BACKOFF_SECONDS while sending fails."""
+
     metrics: RelayMetrics
     using: str
     batch_size: int
     poll_seconds: float
     stopping: threading.Event = field(default_factory=threading.Event)
-    _outage_since: float | None = None
-    _backoff: float = FIRST_BACKOFF_SECONDS
+    # When the current outage started (monotonic), None while Redis takes what is sent.
+    _outage_since: float | None = field(default=None, init=False)
+    _backoff: float = field(default=FIRST_BACKOFF_SECONDS, init=False)
 
     def run(self) -> None:
         """Until `stopping` is set; a pass in progress finishes first."""
@@ -84,6 +90,7 @@ class Relay:
             self.metrics.retried.inc()
             self._outage(str(progress.error), pending)
             return self._next_backoff()
+        self._backoff = FIRST_BACKOFF_SECONDS
         if progress.handled:
             self._recovered()
         return 0.0 if progress.handled >= self.batch_size else self.poll_seconds
@@ -103,7 +110,6 @@ class Relay:
             )
 
     def _recovered(self) -> None:
-        self._backoff = FIRST_BACKOFF_SECONDS
         self.metrics.redis_up.set(1)
         if self._outage_since is not None:
             logger.warning(

@@ -57,4 +57,6 @@ async def test_posts_while_redis_is_stopped_reach_a_follower_exactly_once_in_ord
     assert statuses == [200] * 6 and pages == [200, 200, 200]
     assert not followed.timed_out, followed
     assert texts(followed.events, marker) == [*posted, f"{marker} after"]
-    assert await metric(stack.relay.metrics_url, "sse_outbox_events_sent_total") - sent_before == len(posted)
+    # Those posted during the outage went out through the relay (the last one too, if the site's first
+    # send after the restart met a connection Redis had closed).
+    assert await metric(stack.relay.metrics_url, "sse_outbox_events_sent_total") - sent_before >= len(posted)
