@@ -16,9 +16,8 @@ import pytest
 
 from devstack.stack import Stack
 from tests.conftest import TEST_SSE_ENV
-from tests.support.board import BOARD_CHANNEL, board_author, post_to_board, received, texts
+from tests.support.board import BOARD_CHANNEL, board_author, following, post_to_board, received, texts
 from tests.support.metrics import scrape
-from tests.support.sse import follow
 
 pytestmark = pytest.mark.cluster
 
@@ -47,8 +46,7 @@ async def test_posts_while_the_boards_master_is_down_reach_a_follower_exactly_on
     posted = [f"{marker} post {n}" for n in range(5)]
     url = f"{stack.nginx.url}/sse/{BOARD_CHANNEL}"
     async with board_author(stack.nginx.url) as alice:
-        follower = asyncio.create_task(follow(url, received(marker, len(posted) + 1), timeout=60))
-        await asyncio.sleep(1)  # connected
+        follower = await following(url, received(marker, len(posted) + 1))
         cluster.kill(master)
         statuses = [await post_to_board(alice, text) for text in posted]
         async with httpx.AsyncClient(base_url=stack.nginx.url, timeout=30) as visitor:

@@ -15,9 +15,8 @@ import pytest
 
 from devstack.stack import Stack
 from tests.conftest import TEST_SSE_ENV
-from tests.support.board import BOARD_CHANNEL, board_author, post_to_board, received, texts
+from tests.support.board import BOARD_CHANNEL, board_author, following, post_to_board, received, texts
 from tests.support.metrics import scrape as metric
-from tests.support.sse import follow
 
 SSE_ENV = {**TEST_SSE_ENV, "SSE_RETRY_MS": "100"}
 DJANGO_ENV = {"SSE_OUTBOX_POLL_SECONDS": "0.1"}
@@ -36,8 +35,7 @@ async def test_posts_while_redis_is_stopped_reach_a_follower_exactly_once_in_ord
     url = f"{stack.nginx.url}/sse/{BOARD_CHANNEL}"
     sent_before = await metric(stack.relay.metrics_url, "sse_outbox_events_sent_total")
     async with board_author(stack.nginx.url) as alice:
-        follower = asyncio.create_task(follow(url, received(marker, len(posted) + 1), timeout=60))
-        await asyncio.sleep(1)  # connected
+        follower = await following(url, received(marker, len(posted) + 1))
         await asyncio.to_thread(stack.redis.stop)
         try:
             statuses = [await post_to_board(alice, text) for text in posted]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ from devstack.processes import free_port
 from devstack.services import REPO
 from devstack.stack import Stack
 from tests.support.site import alog_in
-from tests.support.sse import Event
+from tests.support.sse import Event, Followed, follow
 
 BOARD_CHANNEL = "public.board"
 
@@ -64,3 +65,15 @@ def queue_in_outbox(stack: Stack, events: dict[str, int]) -> None:
         capture_output=True,
         timeout=120,
     )
+
+
+async def following(
+    url: str, done: Callable[[list[Event]], bool], timeout: float = 60
+) -> asyncio.Task[Followed]:
+    """A browser's EventSource on `url` (tests.support.sse.follow) in a task, once its stream is open."""
+    followed = Followed()
+    task = asyncio.create_task(follow(url, done, timeout, followed=followed))
+    async with asyncio.timeout(10):
+        while not followed.connections:
+            await asyncio.sleep(0.01)
+    return task
