@@ -7,11 +7,13 @@ templates write `VAR=` to mean "not set".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+
+Number = TypeVar("Number", int, float)
 
 _BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
@@ -32,26 +34,28 @@ def read_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def read_int(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    value = environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer; got {value!r}") from None
-    if number < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}; got {number}")
-    return number
+    return _read_number(environ, name, default, minimum, int, "an integer")
 
 
 def read_float(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    return _read_number(environ, name, default, minimum, float, "a number")
+
+
+def _read_number(
+    environ: Mapping[str, str],
+    name: str,
+    default: Number,
+    minimum: Number,
+    cast: Callable[[str], Number],
+    what: str,
+) -> Number:
     value = environ.get(name, "").strip()
     if not value:
         return default
     try:
-        number = float(value)
+        number = cast(value)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number; got {value!r}") from None
+        raise ImproperlyConfigured(f"{name} must be {what}; got {value!r}") from None
     if not number >= minimum:  # also refuses nan
         raise ImproperlyConfigured(f"{name} must be at least {minimum}; got {number}")
     return number
