@@ -10,6 +10,7 @@ tests that run on both (the `database` fixture).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -56,6 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     for server in _postgres:
         server.stop()
+        shutil.rmtree(server.run_dir, ignore_errors=True)
 
 
 @pytest.fixture(params=DATABASES)

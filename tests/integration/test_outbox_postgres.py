@@ -57,7 +57,7 @@ def backlog(stack: Stack) -> dict[str, int]:
 
 
 def pending_rows(postgres: PostgresServer) -> int:
-    with psycopg.connect(postgres.url.replace("postgres://", "postgresql://", 1)) as connection:
+    with psycopg.connect(postgres.url) as connection:
         row = connection.execute("SELECT count(*) FROM django_sse_push_outboxevent").fetchone()
     assert row is not None
     return int(row[0])
