@@ -22,6 +22,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import redis
 from django.db import connections, transaction
 from django.db.models import Count, Min, QuerySet, Subquery
 from django.utils import timezone
@@ -114,9 +115,14 @@ def _head_of(channel: str, using: str) -> QuerySet[OutboxEvent]:
 
 
 def _send_channels(heads: QuerySet[OutboxEvent], using: str, limit: int, progress: Progress) -> None:
+    """Channel by channel. A channel whose send Redis answered with an error (a key of the wrong type,
+    say) waits, and the others go on; when Redis cannot be reached, the others would fail too."""
     for channel in list(heads.values_list("channel", flat=True)[:limit]):
-        progress.add(_send_rows(_pending(channel, using, limit - progress.handled), using))
-        if progress.error is not None or progress.handled >= limit:
+        done = _send_rows(_pending(channel, using, limit - progress.handled), using)
+        progress.add(done)
+        if done.error is not None and not isinstance(done.error.__cause__, redis.ResponseError):
+            return
+        if progress.handled >= limit:
             return
 
 

@@ -106,14 +106,16 @@ class Relay:
         if self._outage_since is None:
             self._outage_since = time.monotonic()
             logger.warning(
-                "Redis unreachable, outbox sending paused (%d events pending): %s", pending, reason
+                "Redis did not take the outbox's events; retrying with backoff (%d pending): %s",
+                pending,
+                reason,
             )
 
     def _recovered(self) -> None:
         self.metrics.redis_up.set(1)
         if self._outage_since is not None:
             logger.warning(
-                "Redis back after %.1f s, outbox sending resumed", time.monotonic() - self._outage_since
+                "Redis takes the outbox's events again, after %.1f s", time.monotonic() - self._outage_since
             )
             self._outage_since = None
 

@@ -156,3 +156,19 @@ def test_a_channel_another_sender_owns_is_skipped_not_overtaken(
     assert send_pending(using="postgres", limit=10).sent == 3
     assert stream(redis_client, key_prefix, "owned") == [0, 1, 2]
     assert stream(redis_client, key_prefix, "free") == ["f"]
+
+
+def test_a_channel_redis_refuses_waits_without_holding_up_the_others(
+    database: str, redis_client: redis.Redis, key_prefix: str, redis_away: RedisAway
+) -> None:
+    """One channel's error answer (here its stream key holds a string) stopped every channel's events."""
+    redis_client.set(keys.stream_key(key_prefix, "broken"), "not a stream")
+    with redis_away():
+        publish_on_commit("broken", 1, using=database)
+        publish_on_commit("fine", 2, using=database)
+
+    progress = send_pending(using=database, limit=10)
+
+    assert progress.sent == 1 and progress.error is not None
+    assert stream(redis_client, key_prefix, "fine") == [2]
+    assert pending(database) == [("broken", 1)]
