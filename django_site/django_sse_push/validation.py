@@ -81,16 +81,14 @@ def encode_data(data: Any, max_bytes: int) -> bytes:
 def encode_text(text: object, max_bytes: int) -> bytes:
     """A str sent as it is (an HTML fragment, say), UTF-8 encoded: non-empty, as browsers dispatch no
     event with empty data, and within the size limit."""
-    if not isinstance(text, str):
-        raise PayloadNotSerializableError(f"data sent as text must be a str, got {type(text).__name__}")
-    if not text:
-        raise PayloadNotSerializableError(
-            "data sent as text must not be empty: browsers would drop the event"
-        )
     try:
+        if not isinstance(text, str):
+            raise TypeError(f"as_text needs a str, got {type(text).__name__}")
+        if not text:
+            raise ValueError("as_text needs a non-empty str: browsers drop events with empty data")
         encoded = text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise PayloadNotSerializableError(f"data sent as text is not valid UTF-8: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise PayloadNotSerializableError(f"data cannot be serialised to text: {exc}") from exc
     return _within_limit(encoded, max_bytes, "UTF-8 text")
 
 

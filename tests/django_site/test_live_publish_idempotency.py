@@ -1,4 +1,4 @@
-"""publish(idempotency_key=...): a repeat returns the first id and publishes nothing; and as_text."""
+"""publish(idempotency_key=...): a repeat returns the first id and publishes nothing."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from pytest_django.fixtures import Settings
 from django_sse_push import keys
 from django_sse_push.exceptions import (
     InvalidIdempotencyKeyError,
-    PayloadNotSerializableError,
-    PayloadTooLargeError,
 )
 from django_sse_push.publish import publish
 from tests.support.publish import publish as publish_with_five_arguments
@@ -77,33 +75,3 @@ def test_an_invalid_key_is_refused_and_nothing_is_written(
         publish("orders", 1, idempotency_key=key)  # type: ignore[arg-type]
 
     assert redis_client.keys(f"{key_prefix}*") == []
-
-
-def test_text_is_sent_as_it_is_not_as_json(redis_client: redis.Redis, key_prefix: str) -> None:
-    fragment = '<li class="item">héllo</li>'
-    publish("fragments", fragment, event="item", as_text=True)
-
-    [(_, fields)] = redis_client.xrange(keys.stream_key(key_prefix, "fragments"))
-    assert fields == {b"event": b"item", b"data": fragment.encode()}
-
-
-@pytest.mark.parametrize(
-    "data", ["", b"<p>", None, "\ud800"], ids=["empty", "bytes", "none", "lone-surrogate"]
-)
-def test_text_that_is_no_non_empty_utf8_str_is_refused(
-    data: object, redis_client: redis.Redis, key_prefix: str
-) -> None:
-    with pytest.raises(PayloadNotSerializableError, match="text"):
-        publish("fragments", data, as_text=True)
-
-    assert redis_client.keys(f"{key_prefix}*") == []
-
-
-def test_the_text_limit_counts_utf8_bytes(
-    settings: Settings, redis_client: redis.Redis, key_prefix: str
-) -> None:
-    settings.SSE_MAX_PAYLOAD_BYTES = 10
-    publish("fragments", "ééééé", as_text=True)  # 5 characters, exactly 10 bytes
-
-    with pytest.raises(PayloadTooLargeError, match=r"11 bytes as UTF-8 text.*limit of 10"):
-        publish("fragments", "éééééa", as_text=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -12,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from pytest_django.fixtures import Settings
 
+from devstack.tickets import ticket_key
 from django_sse_push import keys
 from django_sse_push.exceptions import TicketBackendError
 from django_sse_push.tickets import revoke_user_tickets
@@ -37,7 +37,7 @@ def as_alice(alice: Any) -> Client:
 
 
 def _stored(redis_client: redis.Redis, prefix: str, token: str) -> tuple[dict[str, Any], int]:
-    key = keys.ticket_key(prefix, hashlib.sha256(token.encode()).hexdigest())
+    key = ticket_key(token, prefix)
     raw = redis_client.get(key)
     assert raw is not None, "no ticket stored under the token's hash"
     return json.loads(raw), int(redis_client.ttl(key))
@@ -191,9 +191,7 @@ def test_revoking_deletes_every_ticket_of_the_user_and_tells_the_sse_service(
 
     assert message is not None and message["data"] == f"revoke-user {alice.pk}".encode()
     for token in tokens:
-        assert (
-            redis_client.get(keys.ticket_key(key_prefix, hashlib.sha256(token.encode()).hexdigest())) is None
-        )
+        assert redis_client.get(ticket_key(token, key_prefix)) is None
     assert redis_client.exists(keys.user_tickets_key(key_prefix, str(alice.pk))) == 0
     assert _stored(redis_client, key_prefix, bobs)[0]["user"] == str(bob.pk)
 
@@ -207,7 +205,7 @@ def test_logging_out_revokes_the_users_tickets(
 
     assert client.post("/accounts/logout/").status_code == 302
 
-    assert redis_client.get(keys.ticket_key(key_prefix, hashlib.sha256(token.encode()).hexdigest())) is None
+    assert redis_client.get(ticket_key(token, key_prefix)) is None
 
 
 def test_logout_still_works_when_redis_is_down(
