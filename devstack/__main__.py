@@ -40,6 +40,7 @@ def main() -> int:
     board    {stack.nginx.url}/board/  (the demo app; {stack.nginx.url}/ is the event console)
     admin    {stack.nginx.url}/admin/  (alice is staff: the "broadcast" action on board items)
     metrics  {stack.sse.url}/metrics   (Prometheus, on the SSE service only; nginx does not route it)
+    relay    {stack.relay.metrics_url}  (the outbox relay's Prometheus metrics)
     site     {stack.nginx.url}/
     redis    {stack.redis.url}
     sse      {stack.sse.url}/readyz (direct; the public path is {stack.nginx.url}/sse/<channel>)

@@ -1,4 +1,5 @@
-"""Starters for redis-server, the SSE service, the Django site and nginx, each on a free port."""
+"""Starters for redis-server, the SSE service, the Django site, its outbox relay and nginx, each on a free
+port."""
 
 from __future__ import annotations
 
@@ -191,6 +192,35 @@ class DjangoSite:
         if result.returncode != 0:
             raise StartError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
         return result
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+@dataclass
+class OutboxRelay:
+    """`manage.py sse_relay`: publishes what the site's outbox holds; Prometheus metrics on its port."""
+
+    run_dir: Path
+    # The site's environment (DjangoSite.env): the same database and Redis.
+    env: dict[str, str]
+    metrics_port: int
+    name: str = "relay"
+    process: Process | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def start(self) -> OutboxRelay:
+        args = [sys.executable, "manage.py", "sse_relay", "--metrics-port", str(self.metrics_port)]
+        self.process = Process.start(self.name, args, self.run_dir, env=self.env, cwd=REPO / "django_site")
+        wait_until(self._serving_metrics, 20, "the outbox relay", self.process)
+        return self
+
+    def _serving_metrics(self) -> bool:
+        return http_status(self.metrics_port, "/metrics") == 200
 
     def stop(self) -> None:
         if self.process is not None:

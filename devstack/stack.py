@@ -1,4 +1,4 @@
-"""The four processes of the product, started in dependency order and stopped in reverse."""
+"""The processes of the product, started in dependency order and stopped in reverse."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from .cluster import RedisCluster
 from .processes import Process, free_port
 from .replicas import nginx_in_front, sse_replicas
-from .services import DjangoSite, Nginx, RedisServer, SseService
+from .services import DjangoSite, Nginx, OutboxRelay, RedisServer, SseService
 
 
 @dataclass
@@ -24,10 +24,13 @@ class Stack:
     sse_replicas: int = 1
     # A Redis Cluster instead of one redis-server; the services get its nodes in their env.
     redis_cluster: bool = False
+    # More environment for Django and its outbox relay, e.g. DATABASE_URL for PostgreSQL.
+    django_env: dict[str, str] = field(default_factory=dict)
     redis_server: RedisServer | None = field(init=False)
     cluster: RedisCluster | None = field(init=False)
     sse_services: list[SseService] = field(init=False)
     django: DjangoSite = field(init=False)
+    relay: OutboxRelay = field(init=False)
     nginx: Nginx = field(init=False)
 
     def __post_init__(self) -> None:
@@ -52,7 +55,10 @@ class Stack:
             unix_socket=self.sse_unix_socket,
             taken=taken,
         )
-        self.django = DjangoSite(self.run_dir, redis_url, free_port(taken), overrides=django_env)
+        self.django = DjangoSite(
+            self.run_dir, redis_url, free_port(taken), overrides={**django_env, **self.django_env}
+        )
+        self.relay = OutboxRelay(self.run_dir, self.django.env, free_port(taken))
         self.nginx = nginx_in_front(
             self.run_dir,
             self.sse_services,
@@ -74,10 +80,10 @@ class Stack:
         """The first SSE service, the only one unless `sse_replicas` asked for more."""
         return self.sse_services[0]
 
-    def _parts(self) -> list[RedisServer | RedisCluster | SseService | DjangoSite | Nginx]:
+    def _parts(self) -> list[RedisServer | RedisCluster | SseService | DjangoSite | OutboxRelay | Nginx]:
         """In start order."""
         store = self.cluster if self.cluster is not None else self.redis
-        return [store, *self.sse_services, self.django, self.nginx]
+        return [store, *self.sse_services, self.django, self.relay, self.nginx]
 
     def start(self) -> Stack:
         try:
@@ -90,7 +96,7 @@ class Stack:
 
     def processes(self) -> list[Process]:
         nodes = list(self.cluster.nodes.values()) if self.cluster is not None else []
-        parts = (self.redis_server, *self.sse_services, self.django, self.nginx)
+        parts = (self.redis_server, *self.sse_services, self.django, self.relay, self.nginx)
         return nodes + [part.process for part in parts if part is not None and part.process is not None]
 
     def stop(self) -> None:

@@ -13,10 +13,13 @@ if [ -z "${DJANGO_SECRET_KEY:-}" ]; then
     export DJANGO_SECRET_KEY
 fi
 
-python manage.py migrate --noinput
-# Known passwords: for demos only, never on a site others can reach.
-if [ "${DJANGO_DEMO_USERS:-false}" = true ]; then
-    python manage.py create_demo_users
+# DJANGO_PREPARE=false: another container (the site's) migrates and collects; the relay's does not.
+if [ "${DJANGO_PREPARE:-true}" = true ]; then
+    python manage.py migrate --noinput
+    # Known passwords: for demos only, never on a site others can reach.
+    if [ "${DJANGO_DEMO_USERS:-false}" = true ]; then
+        python manage.py create_demo_users
+    fi
+    python manage.py collectstatic --noinput
 fi
-python manage.py collectstatic --noinput
 exec "$@"

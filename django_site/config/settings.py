@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import read_bool, read_int, read_list, read_str
+from config.env import read_bool, read_database_url, read_float, read_int, read_list, read_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 _env = os.environ
@@ -73,10 +73,14 @@ TEMPLATES = [
     },
 ]
 
+# PostgreSQL when DATABASE_URL is set (compose does), else an SQLite file: `make run`'s default.
+# Write-ahead logging, so the outbox relay's reads never block the site's writes, nor the reverse.
 DATABASES = {
-    "default": {
+    "default": read_database_url(_env, "DATABASE_URL")
+    or {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": read_str(_env, "DJANGO_DATABASE_PATH", default=str(BASE_DIR / "db.sqlite3")),
+        "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL;"},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -146,3 +150,8 @@ for _prefix in SSE_PUBLIC_PREFIXES:
 SSE_TICKET_TTL_SECONDS = read_int(_env, "SSE_TICKET_TTL_SECONDS", default=300, minimum=10)
 # Who may read a private channel: a dotted path to `can_read_channel(user, channel) -> bool`.
 SSE_CHANNEL_PERMISSION = "django_sse_push.permissions.default_can_read_channel"
+
+# The outbox (django_sse_push/outbox.py) and its relay, `manage.py sse_relay`.
+SSE_IDEMPOTENCY_SECONDS = read_int(_env, "SSE_IDEMPOTENCY_SECONDS", default=3600, minimum=1)
+SSE_OUTBOX_BATCH_SIZE = read_int(_env, "SSE_OUTBOX_BATCH_SIZE", default=100, minimum=1)
+SSE_OUTBOX_POLL_SECONDS = read_float(_env, "SSE_OUTBOX_POLL_SECONDS", default=1.0, minimum=0.01)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import ClassVar
 
-import redis
 from django import forms
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from demo.models import BoardItem, Notification
 from demo.signals import BOARD_CHANNEL, BOARD_FRAGMENT_CHANNEL, notification_fragment_channel
+from django_sse_push._redis import REDIS_ERRORS
 from django_sse_push.presence import subscriber_count
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ def presence(request: HttpRequest) -> JsonResponse:
 def _listeners() -> int | None:
     try:
         return subscriber_count(BOARD_CHANNEL)
-    except redis.RedisError:
+    except REDIS_ERRORS:
+        # Also a Redis Cluster with no node answering, which is no RedisError.
         logger.warning("presence unavailable: Redis did not answer")
         return None

@@ -4,11 +4,15 @@ The form works without JavaScript (POST, redirect, flash message). demo.js submi
 fetch and `Accept: application/json` instead, so the page and its EventSource stay open and
 the event shows up in the list. Publishing needs a logged-in user, and only to channels that
 user may read. A logged-in user also watches their private channel `user.<pk>`; demo.js gets a
-ticket for it before opening the stream.
+ticket for it before opening the stream. While Redis is away, the event goes to the outbox instead
+(202): the relay publishes it when Redis is back, with the same idempotency key, so a publish that did
+reach Redis before failing is not repeated.
 """
 
 from __future__ import annotations
 
+import uuid
+from http import HTTPStatus
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -25,7 +29,7 @@ from django_sse_push.exceptions import (
     PublishError,
 )
 from django_sse_push.permissions import can_read_channel, is_public
-from django_sse_push.publish import publish
+from django_sse_push.publish import publish, publish_on_commit
 from django_sse_push.validation import CHANNEL_RE
 
 SSE_PATH = "/sse/"  # nginx routes it to the SSE service
@@ -47,6 +51,16 @@ def index(request: HttpRequest) -> HttpResponse:
                 return JsonResponse({"id": event_id, "channel": channel})
             messages.success(request, f"Published event {event_id} to {channel}.")
             return redirect(request.get_full_path())
+        if status == HTTPStatus.ACCEPTED:
+            channel = form.cleaned_data["channel"]
+            if _wants_json(request):
+                return JsonResponse({"queued": True, "channel": channel}, status=status)
+            messages.warning(
+                request,
+                f"Redis is unreachable: the event for {channel} is saved and "
+                "will be published as soon as Redis is back.",
+            )
+            return redirect(request.get_full_path())
         if _wants_json(request):
             return JsonResponse({"errors": form.errors.get_json_data()}, status=status)
     else:
@@ -67,7 +81,8 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 def _publish(request: HttpRequest, form: PublishForm) -> tuple[str | None, int]:
-    """Publish the form's event: (event id, 200), or (None, status) with errors on the form."""
+    """Publish the form's event: (event id, 200), (None, 202) when it waits in the outbox for Redis,
+    or (None, status) with errors on the form."""
     data = form.cleaned_data
     if not request.user.is_authenticated:
         form.add_error(None, "Log in to publish.")
@@ -75,11 +90,13 @@ def _publish(request: HttpRequest, form: PublishForm) -> tuple[str | None, int]:
     if not can_read_channel(request.user, data["channel"]):
         form.add_error("channel", "You may publish only to channels you can read.")
         return None, 403
+    event = data["event"] or None
+    key = uuid.uuid4().hex
     try:
-        return publish(data["channel"], data["data"], event=data["event"] or None), 200
-    except PublishBackendError as exc:
-        form.add_error(None, f"Could not reach Redis, try again: {exc}")
-        return None, 503
+        return publish(data["channel"], data["data"], event=event, idempotency_key=key), 200
+    except PublishBackendError:
+        publish_on_commit(data["channel"], data["data"], event=event, idempotency_key=key)
+        return None, HTTPStatus.ACCEPTED
     except PublishError as exc:
         if isinstance(exc, InvalidChannelError):
             form.add_error("channel", str(exc))

@@ -117,7 +117,12 @@ _RULES = (
         _Rule(
             "E007", name, _whole(1), "be a positive whole number", f"Set {name} to an int, or leave it unset."
         )
-        for name in ("SSE_MAX_PAYLOAD_BYTES", "SSE_STREAM_MAXLEN")
+        for name in (
+            "SSE_MAX_PAYLOAD_BYTES",
+            "SSE_STREAM_MAXLEN",
+            "SSE_IDEMPOTENCY_SECONDS",
+            "SSE_OUTBOX_BATCH_SIZE",
+        )
     ),
 )
 

@@ -30,6 +30,12 @@ class PushSettings:
     STREAM_MAXLEN: int = 1000
     TICKET_TTL_SECONDS: int = 300
     CHANNEL_PERMISSION: str = "django_sse_push.permissions.default_can_read_channel"
+    # How long Redis remembers an idempotency key (the outbox's, or one given to publish()): a repeat
+    # within this time publishes nothing. Longer than a relay may stay down after sending a batch.
+    IDEMPOTENCY_SECONDS: int = 3600
+    # The outbox relay: at most this many events per pass, and how often it looks when idle.
+    OUTBOX_BATCH_SIZE: int = 100
+    OUTBOX_POLL_SECONDS: float = 1.0
 
 
 def setting_name(field: str) -> str:

@@ -15,12 +15,16 @@ class InvalidEventTypeError(PublishError, ValueError):
     """The event type breaks the naming rule shared with the SSE service."""
 
 
+class InvalidIdempotencyKeyError(PublishError, ValueError):
+    """The idempotency key is not 1-128 printable ASCII characters without spaces."""
+
+
 class PayloadNotSerializableError(PublishError, TypeError):
-    """The data cannot be turned into JSON text."""
+    """The data cannot be turned into JSON text, or, sent as text, is not a non-empty str of UTF-8."""
 
 
 class PayloadTooLargeError(PublishError):
-    """The JSON text is over SSE_MAX_PAYLOAD_BYTES; the SSE service would drop it."""
+    """The JSON text (or the text) is over SSE_MAX_PAYLOAD_BYTES; the SSE service would drop it."""
 
 
 class PublishBackendError(PublishError):

@@ -16,6 +16,16 @@ def trimmed_key(prefix: str, channel: str) -> str:
     return f"{prefix}:{{{channel}}}:trimmed"
 
 
+def idempotency_key(prefix: str, channel: str) -> str:
+    """Hash: the idempotency keys of the channel's recent publishes, each to the id it got."""
+    return f"{prefix}:{{{channel}}}:idempotency"
+
+
+def idempotency_times_key(prefix: str, channel: str) -> str:
+    """Sorted set: the same keys, scored by their publication time (ms), so old ones are forgotten."""
+    return f"{prefix}:{{{channel}}}:idempotency:times"
+
+
 def presence_key(prefix: str, channel: str) -> str:
     return f"{prefix}:{{{channel}}}:presence"
 

@@ -1,78 +1,85 @@
-"""Publish events to browsers: validate, serialise, and run the Lua step from the README's wire contract.
+"""Publish events to browsers: at once with `publish()`, or with the data's commit through the outbox.
 
 `publish()` is synchronous (it waits for Redis); from async code, wrap it in
-`asgiref.sync.sync_to_async`.
+`asgiref.sync.sync_to_async`. `publish_on_commit()` writes the event into the outbox table in the
+caller's transaction, so it is as durable as the data: a rollback drops both. Once the transaction
+commits, the event is sent at once (the fast path); if Redis cannot take it then, it stays in the
+outbox and the relay (`manage.py sse_relay`) sends it when Redis is back. Either way Redis publishes
+it exactly once and, per channel, in commit order (django_sse_push/outbox.py says how).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
 from functools import partial
 from typing import Any
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
 
-from django_sse_push import keys
-from django_sse_push._redis import REDIS_ERRORS, get_publish_script, publish_command
-from django_sse_push.conf import push_settings
-from django_sse_push.exceptions import PublishBackendError
-from django_sse_push.validation import encode_data, validate_channel, validate_event_type
+from django_sse_push import outbox
+from django_sse_push._sending import prepare, send
+from django_sse_push.validation import validate_idempotency_key
 
 __all__ = ["publish", "publish_on_commit"]
 
+logger = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class _Message:
-    channel: str
-    event: str
-    data: bytes
+# The most events one commit's fast path sends: its own, after any older ones of the channel still
+# pending. A longer backlog is the relay's, so a request after an outage does not carry it.
+FAST_PATH_LIMIT = 20
 
 
-def publish(channel: str, data: Any, *, event: str | None = None, as_text: bool = False) -> str:
-    """Publish `data` as JSON on `channel` and return the event id `<ms>-<seq>`.
+def publish(
+    channel: str,
+    data: Any,
+    *,
+    event: str | None = None,
+    idempotency_key: str | None = None,
+    as_text: bool = False,
+) -> str:
+    """Publish `data` on `channel` now and return the event id `<ms>-<seq>`.
 
-    With `as_text=True`, `data` is a non-empty str sent as it is, not as JSON.
+    `data` is sent as JSON, or with `as_text=True` as the str it is (an HTML fragment, say). With an
+    `idempotency_key`, a repeat of the key on this channel within SSE_IDEMPOTENCY_SECONDS publishes
+    nothing and returns the first publish's id, so a caller may retry after a PublishBackendError.
 
     Raises a PublishError subclass: InvalidChannelError, InvalidEventTypeError,
-    PayloadNotSerializableError or PayloadTooLargeError before anything is sent, and
-    PublishBackendError when Redis fails.
+    InvalidIdempotencyKeyError, PayloadNotSerializableError or PayloadTooLargeError before anything is
+    sent, and PublishBackendError when Redis fails (the event may or may not have gone out).
     """
-    return _send(_prepare(channel, data, event, as_text))
+    key = validate_idempotency_key(idempotency_key)
+    return send(prepare(channel, data, event, as_text=as_text), key).event_id
 
 
 def publish_on_commit(
-    channel: str, data: Any, *, event: str | None = None, using: str | None = None, as_text: bool = False
+    channel: str,
+    data: Any,
+    *,
+    event: str | None = None,
+    using: str | None = None,
+    as_text: bool = False,
+    idempotency_key: str | None = None,
 ) -> None:
-    """Publish once the current transaction commits; nothing is sent on rollback.
+    """Publish once the current transaction on database `using` commits; nothing on rollback.
 
-    Validation and serialisation happen now, so bad input raises here rather than after the
-    commit, and later changes to `data` do not leak into the event.
+    Validation and serialisation happen now, so bad input raises here rather than after the commit,
+    and later changes to `data` do not leak into the event. The event is stored in the outbox with
+    the transaction (outside one, at once), so it is never lost: when Redis fails after the commit,
+    nothing is raised; the relay sends it later. `idempotency_key` (default: a new one) is the key
+    the event is published with, e.g. the one a failed `publish()` used.
     """
-    message = _prepare(channel, data, event, as_text)
-    transaction.on_commit(partial(_send, message), using=using)
+    alias = using or DEFAULT_DB_ALIAS
+    message = prepare(channel, data, event, as_text=as_text)
+    outbox.record(message, using=alias, idempotency_key=validate_idempotency_key(idempotency_key))
+    transaction.on_commit(partial(_send_after_commit, message.channel, alias), using=alias, robust=True)
 
 
-def _prepare(channel: str, data: Any, event: str | None, as_text: bool) -> _Message:
-    return _Message(
-        channel=validate_channel(channel),
-        event=validate_event_type(event),
-        data=encode_data(data, push_settings().MAX_PAYLOAD_BYTES, as_text=as_text),
-    )
-
-
-def _send(message: _Message) -> str:
-    prefix: str = push_settings().KEY_PREFIX
+def _send_after_commit(channel: str, using: str) -> None:
+    """The fast path: whatever fails here leaves the event pending for the relay, and only logs."""
     try:
-        event_id = get_publish_script()(
-            keys=[keys.stream_key(prefix, message.channel), keys.trimmed_key(prefix, message.channel)],
-            args=[
-                keys.pubsub_channel(prefix, message.channel),
-                message.event,
-                message.data,
-                push_settings().STREAM_MAXLEN,
-                publish_command(),
-            ],
-        )
-    except REDIS_ERRORS as exc:
-        raise PublishBackendError(f"could not publish to {message.channel!r}: {exc}") from exc
-    return event_id.decode("ascii") if isinstance(event_id, bytes) else str(event_id)
+        progress = outbox.send_channel(channel, using=using, limit=FAST_PATH_LIMIT)
+    except DatabaseError:
+        logger.warning("events of %r not sent after commit, left to the relay", channel, exc_info=True)
+        return
+    if progress.error is not None:
+        logger.warning("events of %r not sent after commit, left to the relay: %s", channel, progress.error)

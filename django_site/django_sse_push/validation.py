@@ -11,12 +11,14 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django_sse_push.exceptions import (
     InvalidChannelError,
     InvalidEventTypeError,
+    InvalidIdempotencyKeyError,
     PayloadNotSerializableError,
     PayloadTooLargeError,
 )
 
 CHANNEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 EVENT_TYPE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+IDEMPOTENCY_KEY_RE = re.compile(r"[!-~]{1,128}")
 DEFAULT_EVENT_TYPE = "message"
 
 
@@ -47,40 +49,53 @@ def validate_event_type(event: object) -> str:
     return event
 
 
-def encode_data(data: Any, max_bytes: int, *, as_text: bool = False) -> bytes:
-    """Serialise data to compact JSON, UTF-8 encoded, within the size limit.
+def validate_idempotency_key(key: object) -> str | None:
+    """Return the key (None: no key), or raise InvalidIdempotencyKeyError."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY_RE.fullmatch(key):
+        raise InvalidIdempotencyKeyError(
+            f"invalid idempotency key {key!r}: use 1-128 printable ASCII characters without spaces"
+        )
+    return key
 
-    With `as_text`, data is a non-empty str sent as it is (an HTML fragment for htmx, say): empty
-    data would reach no browser, as they do not dispatch an event whose data is empty.
-    """
-    form = "text" if as_text else "JSON"
+
+def encode_data(data: Any, max_bytes: int) -> bytes:
+    """Serialise data to compact JSON, UTF-8 encoded, within the size limit."""
     try:
-        if as_text:
-            text = _non_empty_text(data)
-        else:
-            # allow_nan=False: NaN and Infinity are not JSON, and JSON.parse in the browser rejects them.
-            text = json.dumps(
-                data,
-                cls=DjangoJSONEncoder,
-                ensure_ascii=False,
-                separators=(",", ":"),
-                allow_nan=False,
-            )
+        # allow_nan=False: NaN and Infinity are not JSON, and JSON.parse in the browser rejects them.
+        text = json.dumps(
+            data,
+            cls=DjangoJSONEncoder,
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=False,
+        )
         # Strict encoding: a lone surrogate (e.g. from json.loads('"\\ud800"')) is not UTF-8.
         encoded = text.encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise PayloadNotSerializableError(f"data cannot be serialised to {form}: {exc}") from exc
+        raise PayloadNotSerializableError(f"data cannot be serialised to JSON: {exc}") from exc
+    return _within_limit(encoded, max_bytes, "UTF-8 JSON")
+
+
+def encode_text(text: object, max_bytes: int) -> bytes:
+    """A str sent as it is (an HTML fragment, say), UTF-8 encoded: non-empty, as browsers dispatch no
+    event with empty data, and within the size limit."""
+    try:
+        if not isinstance(text, str):
+            raise TypeError(f"as_text needs a str, got {type(text).__name__}")
+        if not text:
+            raise ValueError("as_text needs a non-empty str: browsers drop events with empty data")
+        encoded = text.encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise PayloadNotSerializableError(f"data cannot be serialised to text: {exc}") from exc
+    return _within_limit(encoded, max_bytes, "UTF-8 text")
+
+
+def _within_limit(encoded: bytes, max_bytes: int, what: str) -> bytes:
     if len(encoded) > max_bytes:
         raise PayloadTooLargeError(
-            f"data is {len(encoded)} bytes as UTF-8 {form}, over the limit of {max_bytes} "
+            f"data is {len(encoded)} bytes as {what}, over the limit of {max_bytes} "
             f"(SSE_MAX_PAYLOAD_BYTES); the SSE service would drop it"
         )
     return encoded
-
-
-def _non_empty_text(data: object) -> str:
-    if not isinstance(data, str):
-        raise TypeError(f"as_text needs a str, got {type(data).__name__}")
-    if not data:
-        raise ValueError("as_text needs a non-empty str: browsers drop events with empty data")
-    return data

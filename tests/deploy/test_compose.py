@@ -22,7 +22,10 @@ from devstack.services import nginx_template_values
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "nginx" / "nginx.conf.template"
 RENDER_SH = REPO / "nginx" / "render.sh"
-SERVICES = {"redis", "sse", "django", "nginx"}
+SERVICES = {"postgres", "redis", "sse", "django", "relay", "nginx"}
+# Environment the outbox relay has that the site has not, and the reverse.
+RELAY_ONLY = {"DJANGO_PREPARE"}
+SITE_ONLY = {"DJANGO_DEMO_USERS", "FORWARDED_ALLOW_IPS"}
 # Both services must read the same values for these (README.md, "Wire contract").
 CONTRACT_VARS = ("SSE_KEY_PREFIX", "SSE_MAX_PAYLOAD_BYTES", "SSE_PUBLIC_PREFIXES")
 
@@ -114,7 +117,7 @@ def test_config_validates_with_a_clean_environment(compose: Callable[..., Any]) 
     assert result.returncode == 0, result.stderr
 
 
-def test_config_lists_exactly_the_four_services(compose: Callable[..., Any]) -> None:
+def test_config_lists_exactly_the_services(compose: Callable[..., Any]) -> None:
     result = compose("config", "--services")
     assert result.returncode == 0, result.stderr
     assert sorted(result.stdout.split()) == sorted(SERVICES)
@@ -132,7 +135,7 @@ def test_build_files_exist(compose_config: Config) -> None:
         if line.strip() and not line.startswith("#")
     ]
     built = {name: s["build"] for name, s in compose_config()["services"].items() if "build" in s}
-    assert set(built) == {"sse", "django"}
+    assert set(built) == {"sse", "django", "relay"}
     for name, build in built.items():
         context = Path(build["context"])
         dockerfile = context / build.get("dockerfile", "Dockerfile")
@@ -187,6 +190,24 @@ def test_services_get_their_settings(compose_config: Config) -> None:
     assert "DJANGO_SECRET_KEY" in django
 
 
+def test_django_and_its_relay_share_the_postgresql_database(compose_config: Config) -> None:
+    for env_file in ({}, {"POSTGRES_DB": "site", "POSTGRES_USER": "web", "POSTGRES_PASSWORD": "s3cret"}):
+        services = compose_config(env_file)["services"]
+        django, relay = services["django"]["environment"], services["relay"]["environment"]
+        postgres = services["postgres"]["environment"]
+        assert postgres["POSTGRES_DB"] == env_file.get("POSTGRES_DB", "sse")
+        assert django["DATABASE_URL"] == (
+            f"postgres://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}@postgres:5432/"
+            f"{postgres['POSTGRES_DB']}"
+        )
+        assert {k: v for k, v in relay.items() if k not in RELAY_ONLY} == {
+            k: v for k, v in django.items() if k not in SITE_ONLY
+        }
+    # The relay starts once the site has migrated, and neither migrates nor collects static files.
+    assert relay["DJANGO_PREPARE"] == "false"
+    assert "sse_relay" in services["relay"]["command"]
+
+
 def test_both_services_read_the_same_contract_values(compose_config: Config) -> None:
     custom = {
         "SSE_KEY_PREFIX": "site7",
@@ -220,7 +241,9 @@ def test_healthchecks_dependencies_and_restarts(compose_config: Config) -> None:
         for dependency, condition in service.get("depends_on", {}).items():
             assert condition == {"condition": "service_healthy"}, (name, dependency)
     assert set(services["nginx"]["depends_on"]) == {"sse", "django"}
-    assert set(services["sse"]["depends_on"]) == set(services["django"]["depends_on"]) == {"redis"}
+    assert set(services["sse"]["depends_on"]) == {"redis"}
+    assert set(services["django"]["depends_on"]) == {"redis", "postgres"}
+    assert set(services["relay"]["depends_on"]) == {"redis", "postgres", "django"}
 
 
 def test_ports_agree_between_commands_healthchecks_and_upstreams(compose_config: Config) -> None:
@@ -247,6 +270,8 @@ def test_volumes_persist_redis_the_database_and_share_static_files(compose_confi
     redis = services["redis"]
     assert "--appendonly" in redis["command"]
     assert any(_volume(v)[0] in named and _volume(v)[1] == "/data" for v in redis["volumes"])
+    postgres = services["postgres"]["volumes"]
+    assert any(_volume(v)[0] in named and _volume(v)[1] == "/var/lib/postgresql/data" for v in postgres)
 
     django_env = services["django"]["environment"]
     django_mounts = {target: source for source, target, _ in map(_volume, services["django"]["volumes"])}

@@ -170,7 +170,7 @@ def test_every_python_service_gets_the_cluster_nodes_and_waits_for_the_init(comp
         services = config["services"]
         expected = services[INIT]["environment"]["REDIS_CLUSTER_NODES"]
         built = {name: s for name, s in services.items() if "build" in s}
-        assert set(built) == {"sse", "django"}
+        assert set(built) == {"sse", "django", "relay"}
         for name, service in built.items():
             variable = CLUSTER_VARS[Path(service["build"]["dockerfile"]).parent.as_posix()]
             assert service["environment"][variable] == expected, name

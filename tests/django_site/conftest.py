@@ -3,19 +3,25 @@
 Django is set up here rather than through pytest-django's ini options so the settings'
 environment (DJANGO_DEBUG, DJANGO_SECRET_KEY) is in place before config.settings is imported.
 `redis_server` and `redis_client` come from tests/conftest.py (a real redis-server on a free port).
+Besides SQLite (`default`), a real PostgreSQL server of its own is the database `postgres`, for the
+tests that run on both (the `database` fixture).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
 from pytest_django.fixtures import Settings
 
+from devstack.postgres import PostgresServer
 from devstack.processes import free_port
 from devstack.services import RedisServer
 
@@ -28,13 +34,37 @@ TEST_ENV = {
 }
 
 
+DATABASES = ("default", "postgres")
+RedisAway = Callable[[], AbstractContextManager[None]]
+_postgres: list[PostgresServer] = []
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if str(DJANGO_SITE) not in sys.path:
         sys.path.insert(0, str(DJANGO_SITE))
     os.environ.update(TEST_ENV)
     import django
+    from django.conf import settings
 
+    from config.env import read_database_url
+
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="tests-postgres-")), free_port()).start()
+    _postgres.append(server)
+    settings.DATABASES["postgres"] = read_database_url({"DATABASE_URL": server.url}, "DATABASE_URL")
     django.setup()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for server in _postgres:
+        server.stop()
+        shutil.rmtree(server.run_dir, ignore_errors=True)
+
+
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest) -> str:
+    """Each database the outbox is tested on: SQLite (no row locks) and PostgreSQL (skip-locked)."""
+    alias: str = request.param
+    return alias
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +85,22 @@ def redis_url(redis_server: RedisServer) -> str:
 def unreachable_redis_url() -> str:
     """A Redis URL with nothing listening: connections are refused at once."""
     return f"redis://127.0.0.1:{free_port()}/0"
+
+
+@pytest.fixture
+def redis_away(settings: Settings, redis_server: RedisServer, unreachable_redis_url: str) -> RedisAway:
+    """`with redis_away():` the site's Redis refuses connections, as a stopped one does; after the
+    block it is the test server again."""
+
+    @contextmanager
+    def away() -> Iterator[None]:
+        settings.SSE_REDIS_URL = unreachable_redis_url
+        try:
+            yield
+        finally:
+            settings.SSE_REDIS_URL = redis_server.url
+
+    return away
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import read_bool, read_int, read_list, read_str
+from config.env import read_bool, read_database_url, read_float, read_int, read_list, read_str
 
 DJANGO_SITE = Path(__file__).resolve().parents[2] / "django_site"
 PRINT_SETTINGS = (
@@ -106,3 +106,38 @@ def test_bad_configuration_stops_start_up_naming_the_variable(env: dict[str, str
 
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_database_url_gives_a_postgresql_entry() -> None:
+    url = "postgres://sse:p%40ss@db.internal:5433/site?sslmode=require"
+
+    assert read_database_url({"DATABASE_URL": url}, "DATABASE_URL") == {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "site",
+        "USER": "sse",
+        "PASSWORD": "p@ss",
+        "HOST": "db.internal",
+        "PORT": "5433",
+        "OPTIONS": {"sslmode": "require"},
+    }
+    assert read_database_url({"DATABASE_URL": ""}, "DATABASE_URL") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://db/site", "must start with postgres://"),
+        ("postgres://db", "must name one database"),
+        ("postgres://db/a/b", "must name one database"),
+        ("postgres://db:port/site", "invalid port"),
+    ],
+)
+def test_a_bad_database_url_is_refused_naming_the_variable(url: str, message: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=f"DATABASE_URL {message}|DATABASE_URL has an {message}"):
+        read_database_url({"DATABASE_URL": url}, "DATABASE_URL")
+
+
+@pytest.mark.parametrize("value", ["x", "0.001", "nan"])
+def test_read_float_refuses_what_is_no_number_or_too_small(value: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match="SSE_OUTBOX_POLL_SECONDS must be"):
+        read_float({"SSE_OUTBOX_POLL_SECONDS": value}, "SSE_OUTBOX_POLL_SECONDS", default=1.0, minimum=0.01)

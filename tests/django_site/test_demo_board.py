@@ -12,9 +12,14 @@ import pytest
 import redis
 from django.contrib.auth import get_user_model
 from django.test import Client
+from pytest_django.fixtures import Settings
 
 from demo.models import BoardItem, Notification
+from devstack.processes import free_port
 from django_sse_push import keys
+from django_sse_push.models import OutboxEvent
+from django_sse_push.outbox import send_pending
+from tests.django_site.conftest import RedisAway
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,6 +86,75 @@ def test_the_admin_action_broadcasts_an_announcement(
 
 def test_presence_answers_the_board_listener_count() -> None:
     assert Client().get("/board/presence").json() == {"channel": "public.board", "listeners": 0}
+
+
+def test_posting_while_redis_is_down_saves_the_item_and_its_events_for_later(
+    alice: Any, bob: Any, redis_client: redis.Redis, key_prefix: str, redis_away: RedisAway
+) -> None:
+    """With Redis stopped, every post answered 500 although the item was saved; the board event was
+    lost and the @mention's notification never created, as the error escaped the post_save receiver."""
+    with redis_away():
+        client = Client()
+        client.force_login(alice)
+
+        answer = client.post("/board/", {"text": "still here @bob"}, HTTP_ACCEPT="application/json")
+
+        assert answer.status_code == 200
+        assert Notification.objects.get().recipient == bob
+    # Each as JSON for live.js and as an HTML fragment for the htmx board.
+    assert send_pending(using="default", limit=10).sent == 4
+    [(_, item)] = events(redis_client, key_prefix, "public.board")
+    [(_, note)] = events(redis_client, key_prefix, f"user.{bob.pk}")
+    assert item["text"] == "still here @bob" and note["text"] == "alice mentioned you: still here @bob"
+
+
+def test_board_presence_and_posting_answer_when_the_redis_cluster_is_unreachable(
+    alice: Any, settings: Settings
+) -> None:
+    """On a Redis Cluster, /board/ and /board/presence answered 500 when no node answered: redis-py's
+    RedisClusterException is not a redis.RedisError, which is all the page caught."""
+    settings.SSE_REDIS_CLUSTER_NODES = [f"127.0.0.1:{free_port()}"]
+    client = Client()
+    client.force_login(alice)
+
+    page = client.get("/board/")
+    presence = client.get("/board/presence")
+    post = client.post("/board/", {"text": "cluster down"}, HTTP_ACCEPT="application/json")
+
+    assert page.status_code == 200 and b'<strong id="listener-count">?</strong>' in page.content
+    assert presence.status_code == 200 and presence.json()["listeners"] is None
+    assert post.status_code == 200 and BoardItem.objects.get().text == "cluster down"
+    assert [row.channel for row in OutboxEvent.objects.all()] == ["public.board", "public.board.html"]
+
+
+def test_the_admin_broadcast_succeeds_while_redis_is_down(
+    alice: Any, settings: Settings, unreachable_redis_url: str
+) -> None:
+    item = BoardItem.objects.create(author=alice, text="maintenance at noon")
+    settings.SSE_REDIS_URL = unreachable_redis_url
+    client = Client()
+    client.force_login(alice)
+
+    answer = client.post(
+        "/admin/demo/boarditem/", {"action": "broadcast", "_selected_action": [str(item.pk)]}
+    )
+
+    assert answer.status_code == 302
+    assert [row.channel for row in OutboxEvent.objects.all()] == ["public.announcements"]
+
+
+def test_a_ticket_asked_for_while_the_redis_cluster_is_unreachable_is_a_503_to_retry(
+    alice: Any, settings: Settings
+) -> None:
+    """Not a 500: live.js gives up on a 4xx but retries a 503 with backoff."""
+    settings.SSE_REDIS_CLUSTER_NODES = [f"127.0.0.1:{free_port()}"]
+    client = Client()
+    client.force_login(alice)
+
+    answer = client.post("/live/ticket", {"channel": f"user.{alice.pk}"})
+
+    assert answer.status_code == 503
+    assert answer.json() == {"error": "tickets are unavailable right now; retry later"}
 
 
 # The htmx board: each saved item and notification also goes out as an HTML fragment, on its own channel.

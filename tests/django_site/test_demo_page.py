@@ -14,6 +14,8 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 
 from django_sse_push import keys
+from django_sse_push.outbox import send_pending
+from tests.django_site.conftest import RedisAway
 
 pytestmark = pytest.mark.django_db
 
@@ -203,15 +205,21 @@ def test_form_with_an_oversized_payload_is_a_400(user_client: Client, settings: 
     assert "over the limit of 8" in response.content.decode()
 
 
-def test_form_when_redis_is_down_is_a_503_with_a_message(
-    user_client: Client, settings: Settings, unreachable_redis_url: str
+def test_form_when_redis_is_down_saves_the_event_in_the_outbox_instead_of_a_503(
+    user_client: Client, redis_client: redis.Redis, key_prefix: str, redis_away: RedisAway
 ) -> None:
-    settings.SSE_REDIS_URL = unreachable_redis_url
+    """The console answered 503 and dropped the event while Redis was down. Now the event waits in the
+    outbox (202), and the relay publishes it once Redis is back."""
+    with redis_away():
+        response = user_client.post(
+            "/", {"channel": DEMO, "event": "", "data": "[1]"}, HTTP_ACCEPT="application/json"
+        )
 
-    response = user_client.post("/", {"channel": DEMO, "event": "", "data": "1"})
-
-    assert response.status_code == 503
-    assert "Could not reach Redis" in response.content.decode()
+        assert response.status_code == 202
+        assert response.json() == {"queued": True, "channel": DEMO}
+    assert send_pending(using="default", limit=10).sent == 1
+    [(_, fields)] = redis_client.xrange(keys.stream_key(key_prefix, DEMO))
+    assert fields[b"data"] == b"[1]"
 
 
 def test_script_submission_gets_json_back_instead_of_a_redirect(

@@ -1,13 +1,25 @@
--- Publish one event atomically (README.md, "Wire contract", Publishing).
+-- The atomic publish step (README.md, "Wire contract", Publishing).
 -- KEYS[1] stream key, KEYS[2] trimmed key (the newest id trimmed off the stream)
+-- KEYS[3], KEYS[4] (only with ARGV[6]): the channel's idempotency keys (hash: key -> id) and their
+--   publication times (sorted set: key scored by the id's milliseconds)
 -- ARGV[1] pub/sub channel, ARGV[2] event type ("" = default), ARGV[3] data, ARGV[4] max length,
--- ARGV[5] 'PUBLISH' on one Redis, 'SPUBLISH' (sharded pub/sub) on a Redis Cluster.
+-- ARGV[5] 'PUBLISH' on one Redis, 'SPUBLISH' (sharded pub/sub) on a Redis Cluster,
+-- ARGV[6] optional: an idempotency key, ARGV[7] how long to remember it, in milliseconds.
 -- All names share the channel's hash tag, so on a cluster the script runs on the channel's node.
 -- Returns the id `<ms>-<seq>` Redis gave the stream entry: greater than every id before it on the
--- channel, trimmed ones included (the stream remembers its last id).
+-- channel, trimmed ones included (the stream remembers its last id). With an idempotency key it
+-- returns {id, 0} for a new event and {id of the first, 1} for a repeat, which publishes nothing.
 
 if ARGV[5] ~= 'PUBLISH' and ARGV[5] ~= 'SPUBLISH' then
   return redis.error_reply('ARGV[5] must be PUBLISH or SPUBLISH')
+end
+
+local key = ARGV[6]
+if key then
+  local first = redis.call('HGET', KEYS[3], key)
+  if first then
+    return {first, 1}
+  end
 end
 
 local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[2], 'data', ARGV[3])
@@ -25,4 +37,24 @@ if length > maxlen then
 end
 
 redis.call(ARGV[5], ARGV[1], 'v1\n' .. id .. '\n' .. ARGV[2] .. '\n' .. ARGV[3])
-return id
+
+if not key then
+  return id
+end
+
+-- Remember the key for at least ARGV[7] ms: the new entry's time is Redis's clock (or the stream's
+-- newest, if that is ahead). Keys older than that are forgotten a hundred at a time, more than one
+-- per publish, so the memory stays bounded by the keys of the last ARGV[7] ms; an idle channel's
+-- memory expires as a whole.
+local ttl = tonumber(ARGV[7])
+local now = tonumber(string.match(id, '^(%d+)-'))
+redis.call('HSET', KEYS[3], key, id)
+redis.call('ZADD', KEYS[4], now, key)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - ttl, 'LIMIT', 0, 100)
+if #expired > 0 then
+  redis.call('HDEL', KEYS[3], unpack(expired))
+  redis.call('ZREM', KEYS[4], unpack(expired))
+end
+redis.call('PEXPIRE', KEYS[3], ttl)
+redis.call('PEXPIRE', KEYS[4], ttl)
+return {id, 0}

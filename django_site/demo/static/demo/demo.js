@@ -144,7 +144,9 @@
         const type = response.headers.get("Content-Type") || "";
         const body = type.includes("application/json") ? await response.json() : null;
         if (response.ok && body) {
-          result.textContent = `Published ${body.id} to ${body.channel}.`;
+          result.textContent = body.queued
+            ? `Redis is unreachable: saved for ${body.channel}, published as soon as it is back.`
+            : `Published ${body.id} to ${body.channel}.`;
           return;
         }
         const errors = body && body.errors
