@@ -46,7 +46,9 @@ TEMPLATE = """\
 PUBLISH_IMPORT = "from django_sse_push.publish import publish\n"
 PUBLISH_PUBLIC = 'publish("public.news", {"title": "Hello"})'
 PUBLISH_PRIVATE = 'publish(f"user.{user.pk}", {"title": "Just for you"})'
+MIGRATE = "python manage.py migrate"
 SERVICE = "SSE_REDIS_URL=redis://127.0.0.1:6379/0 sse-push-service --uds /run/sse-push/sse.sock"
+RELAY = "python manage.py sse_relay"
 NGINX_LOCATION = """\
 location /sse/ {
     proxy_pass http://sse;
@@ -77,6 +79,7 @@ class Project:
     bin: Path
     service_bin: Path
     url: str
+    relay: Process | None = None
 
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -122,7 +125,7 @@ def project(
     service_bin = fresh_venv(["sse-push-service"])
     root = _make_project(tmp_path / "mysite", django_bin, redis_server.port)
     project = Project(root, django_bin, service_bin, "")
-    for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
+    for command in ([*MIGRATE.split()[2:], "--noinput"], ["collectstatic", "--noinput"]):
         project.manage(*command)
     admin = ["createsuperuser", "--noinput", "--username", "stranger", "--email", "s@example.com"]
     subprocess.run(
@@ -151,6 +154,14 @@ def project(
         env=clean_env(DJANGO_SETTINGS_MODULE=SETTINGS_MODULE),
         cwd=root,
     )
+    relay = Process.start(
+        "sse_relay",
+        [str(django_bin / "python"), *RELAY.split()[1:]],
+        logs,
+        env=clean_env(DJANGO_SETTINGS_MODULE=SETTINGS_MODULE),
+        cwd=root,
+    )
+    project.relay = relay
     nginx = Nginx(tmp_path, free_port(), f"unix:{socket}", f"127.0.0.1:{django_port}", root / "static")
     try:
         wait_until(lambda: http_status(socket, "/readyz") == 200, 20, "sse-push-service", service)
@@ -160,6 +171,7 @@ def project(
         yield project
     finally:
         nginx.stop()
+        relay.stop()
         django.stop()
         service.stop()
 
@@ -192,6 +204,7 @@ def test_a_new_project_gets_events_on_a_public_and_a_private_channel(project: Pr
     expect(page.locator("#news li")).to_have_text(
         ["public.news: Hello", "user.1: Just for you"], timeout=5000
     )
+    assert project.relay is not None and project.relay.running, "the relay did not keep running"
 
 
 def test_manage_py_check_names_a_broken_setting(project: Project) -> None:
@@ -212,7 +225,7 @@ def test_the_readme_section_is_what_this_test_does() -> None:
     readme = (REPO / "README.md").read_text()
     section = _unindented(readme.split("## Add it to your Django project", 1)[1].split("\n## ", 1)[0])
     snippets = (INSTALLED_APP, SETTINGS, URL_IMPORT, URL, TEMPLATE, PUBLISH_IMPORT)
-    for snippet in (*snippets, PUBLISH_PUBLIC, PUBLISH_PRIVATE, SERVICE, NGINX_LOCATION):
+    for snippet in (*snippets, MIGRATE, PUBLISH_PUBLIC, PUBLISH_PRIVATE, SERVICE, RELAY, NGINX_LOCATION):
         assert _unindented(snippet) in section, snippet
     template = (REPO / "nginx" / "nginx.conf.template").read_text()
     server = template.split("    server {", 1)[1]
