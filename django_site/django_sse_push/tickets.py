@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.cluster import RedisCluster
+
 from django_sse_push import keys
 from django_sse_push._redis import REDIS_ERRORS, get_client, publish_command
 from django_sse_push.conf import push_settings
@@ -48,8 +50,12 @@ def issue_ticket(user: Any, channels: Sequence[str]) -> Ticket:
     prefix: str = push_settings().KEY_PREFIX
     user_id = str(user.pk) if user.is_authenticated else ""
     value = json.dumps({"user": user_id, "channels": list(channels)}, separators=(",", ":"))
+    client = get_client()
     try:
-        with get_client().pipeline(transaction=False) as pipe:
+        # One Redis: the ticket and its entry in the user's set appear together (MULTI), so a
+        # revocation that does not see the entry cannot find the ticket either. A cluster keeps
+        # them on different nodes, where the two writes are ordered but not atomic.
+        with client.pipeline(transaction=not isinstance(client, RedisCluster)) as pipe:
             pipe.set(keys.ticket_key(prefix, token_hash), value, ex=ttl)
             if user_id:
                 tickets = keys.user_tickets_key(prefix, user_id)
@@ -73,18 +79,21 @@ def revoke_user_tickets(user: Any) -> int:
     prefix: str = push_settings().KEY_PREFIX
     user_id = str(user.pk)
     tickets = keys.user_tickets_key(prefix, user_id)
+    deleted = 0
     try:
         client = get_client()
-        hashes = [h.decode() for h in client.zrange(tickets, 0, -1)]
-        with client.pipeline(transaction=False) as pipe:
-            for token_hash in hashes:
-                pipe.delete(keys.ticket_key(prefix, token_hash))
-            pipe.delete(tickets)
-            pipe.execute_command(publish_command(), keys.control_channel(prefix), f"{REVOKE_USER} {user_id}")
-            deleted = pipe.execute()[: len(hashes)]
+        # Until the set is seen empty: a ticket issued while this runs is deleted in the next
+        # round rather than outliving the revocation (removing the whole set would forget it).
+        while hashes := client.zrange(tickets, 0, -1):
+            with client.pipeline(transaction=False) as pipe:
+                for token_hash in hashes:
+                    pipe.delete(keys.ticket_key(prefix, token_hash.decode()))
+                pipe.zrem(tickets, *hashes)
+                deleted += sum(pipe.execute()[: len(hashes)])
+        client.execute_command(publish_command(), keys.control_channel(prefix), f"{REVOKE_USER} {user_id}")
     except REDIS_ERRORS as exc:
         raise TicketBackendError(f"could not revoke the tickets of user {user_id}: {exc}") from exc
-    return sum(deleted)
+    return deleted
 
 
 def revoke_on_logout(sender: object, request: object, user: Any, **kwargs: object) -> None:

@@ -7,8 +7,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from django_sse_push.conf import push_settings
 from django_sse_push.exceptions import TicketBackendError
-from django_sse_push.permissions import can_read_channel
+from django_sse_push.permissions import can_read_channel, is_public
 from django_sse_push.tickets import COOKIE_NAME, COOKIE_PATH, issue_ticket
 from django_sse_push.validation import CHANNEL_RE
 
@@ -18,8 +19,9 @@ MAX_CHANNELS = 64
 @never_cache
 @require_POST
 def ticket(request: HttpRequest) -> HttpResponse:
-    """Form field `channel`, repeated. 200 with the ticket (also set as the cookie), 400 for bad
-    names, 403 listing the channels this user may not read, 503 when Redis is down."""
+    """Form field `channel`, repeated. 200 with the ticket (also set as the cookie; `null` for an
+    anonymous visitor asking only for public channels, which need none), 400 for bad names, 403
+    listing the channels this user may not read, 503 when Redis is down."""
     channels = list(dict.fromkeys(request.POST.getlist("channel")))
     if not channels:
         return JsonResponse({"error": "no channel given: send channel=<name>, repeated"}, status=400)
@@ -31,6 +33,12 @@ def ticket(request: HttpRequest) -> HttpResponse:
     refused = [name for name in channels if not can_read_channel(request.user, name)]
     if refused:
         return JsonResponse({"error": "not allowed to read these channels", "channels": refused}, status=403)
+    if not request.user.is_authenticated and all(is_public(name) for name in channels):
+        # Nothing for the SSE service to check, so nothing is stored: anonymous visitors cannot
+        # fill Redis with tickets by asking again and again.
+        return JsonResponse(
+            {"ticket": None, "expires_in": push_settings().TICKET_TTL_SECONDS, "channels": channels}
+        )
     try:
         issued = issue_ticket(request.user, channels)
     except TicketBackendError:

@@ -13,8 +13,9 @@ from pytest_django.fixtures import Settings
 
 from devstack.tickets import ticket_key
 from django_sse_push import keys
+from django_sse_push._redis import get_client
 from django_sse_push.exceptions import TicketBackendError
-from django_sse_push.tickets import revoke_user_tickets
+from django_sse_push.tickets import Ticket, issue_ticket, revoke_user_tickets
 
 pytestmark = pytest.mark.django_db
 
@@ -102,17 +103,18 @@ def test_the_ticket_ttl_is_a_setting(
     assert 40 <= _stored(redis_client, key_prefix, body["ticket"])[1] <= 42
 
 
-def test_anyone_gets_a_ticket_for_public_channels_without_a_user(
+def test_anonymous_tickets_for_public_channels_store_nothing(
     client: Client, redis_client: redis.Redis, key_prefix: str
 ) -> None:
-    response = client.post("/live/ticket", {"channel": "public.news"})
+    """Anonymous visitors got a ticket stored in Redis for every request, with no limit, although
+    public channels need none: anyone could fill Redis by asking again and again."""
+    for _ in range(20):
+        response = client.post("/live/ticket", {"channel": "public.news"})
+        assert response.status_code == 200
+        assert response.json() == {"ticket": None, "expires_in": 300, "channels": ["public.news"]}
 
-    assert response.status_code == 200
-    assert _stored(redis_client, key_prefix, response.json()["ticket"])[0] == {
-        "user": "",
-        "channels": ["public.news"],
-    }
-    assert redis_client.keys(keys.user_tickets_key(key_prefix, "*")) == []
+    assert "sse_ticket" not in response.cookies
+    assert redis_client.keys(f"{key_prefix}:*") == []
 
 
 def test_asking_for_another_users_channel_is_a_403_naming_it_and_stores_nothing(
@@ -194,6 +196,29 @@ def test_revoking_deletes_every_ticket_of_the_user_and_tells_the_sse_service(
         assert redis_client.get(ticket_key(token, key_prefix)) is None
     assert redis_client.exists(keys.user_tickets_key(key_prefix, str(alice.pk))) == 0
     assert _stored(redis_client, key_prefix, bobs)[0]["user"] == str(bob.pk)
+
+
+def test_a_ticket_issued_while_revoking_does_not_outlive_the_revocation(
+    alice: Any, redis_client: redis.Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Revocation read the user's ticket set, then deleted the tickets it had read and the whole set:
+    a ticket issued in between stayed valid, and forgotten, until it expired."""
+    issue_ticket(alice, [f"user.{alice.pk}"])
+    client = get_client()
+    read_set = client.zrange
+    issued_meanwhile: list[Ticket] = []
+
+    def read_then_issue(*args: Any, **kwargs: Any) -> Any:
+        found = read_set(*args, **kwargs)
+        if not issued_meanwhile:
+            issued_meanwhile.append(issue_ticket(alice, [f"user.{alice.pk}"]))
+        return found
+
+    monkeypatch.setattr(client, "zrange", read_then_issue)
+    assert revoke_user_tickets(alice) == 2
+
+    assert redis_client.get(ticket_key(issued_meanwhile[0].token, key_prefix)) is None
+    assert redis_client.exists(keys.user_tickets_key(key_prefix, str(alice.pk))) == 0
 
 
 def test_logging_out_revokes_the_users_tickets(
