@@ -50,8 +50,8 @@ def issue_ticket(user: Any, channels: Sequence[str]) -> Ticket:
     prefix: str = push_settings().KEY_PREFIX
     user_id = str(user.pk) if user.is_authenticated else ""
     value = json.dumps({"user": user_id, "channels": list(channels)}, separators=(",", ":"))
-    client = get_client()
     try:
+        client = get_client()
         # One Redis: the ticket and its entry in the user's set appear together (MULTI), so a
         # revocation that does not see the entry cannot find the ticket either. A cluster keeps
         # them on different nodes, where the two writes are ordered but not atomic.
