@@ -16,6 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from ._shutdown import server_exiting
 from .exceptions import Refused
 from .gate import Gate
 from .hub import Hub
@@ -43,7 +44,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         client = command_client(settings)
         revocations = Revocations(settings.key_prefix)
-        hub = Hub(settings, client, topology(settings, client), control=revocations)
+        hub = Hub(
+            settings, client, topology(settings, client), control=revocations, server_exiting=server_exiting
+        )
         gate = Gate(settings, client, revocations)
         names = RedisNames(settings.key_prefix)
         tasks = [
@@ -63,7 +66,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             state = {"hub": hub, "redis": client, "settings": settings, "gate": gate}
             yield {**state, "metrics": metrics_registry(hub)}
         finally:
-            hub.close_all("server shutdown")
+            hub.shutdown()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -92,8 +95,20 @@ def _stop_if_failed(task: asyncio.Task[None]) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+# What nginx accepts as a request line (`large_client_header_buffers 4 8k`): the service answers a
+# longer one as nginx would, whether or not nginx is in front.
+MAX_REQUEST_TARGET = 8192
+
+
 async def stream(request: Request) -> Response | ASGIApp:
     settings: Settings = request.state.settings
+    target = len(request.scope["raw_path"]) + len(request.scope["query_string"]) + 1
+    if target > MAX_REQUEST_TARGET:
+        return PlainTextResponse(
+            f"URL too long: {target} bytes, at most {MAX_REQUEST_TARGET}; send the position in the "
+            "Last-Event-ID header, not in lastEventId\n",
+            414,
+        )
     names = list(request.query_params.getlist("channel"))
     if "channel" in request.path_params:
         names.insert(0, request.path_params["channel"])
@@ -117,13 +132,19 @@ async def stream(request: Request) -> Response | ASGIApp:
         position = resume_position(request)
     except PositionError as exc:
         return PlainTextResponse(f"Invalid lastEventId: {exc}\n", 400)
+    hub: Hub = request.state.hub
+    if not hub.has_room_for(channels):
+        hub.stats.streams_refused += 1
+        return PlainTextResponse(
+            f"Too many channels on this server: at most {settings.max_channels_per_process}; retry later\n",
+            503,
+        )
     gate: Gate = request.state.gate
     try:
         admission = await gate.admit(request, channels)
     except Refused as refusal:
         return PlainTextResponse(refusal.message, refusal.status)
-    response = HubEventSourceResponse(request.state.hub, channels, settings, admission.client, position)
-    return admission.guard(response)
+    return HubEventSourceResponse(hub, channels, settings, admission, position)
 
 
 def resume_position(request: Request) -> Positions | None:

@@ -1,24 +1,43 @@
-"""`EventSourceResponse` whose events are pushed by the hub rather than pulled from an iterator."""
+"""`EventSourceResponse` whose events are pushed by the hub, with one task per stream.
+
+sse-starlette's response runs, per connection, a task group of four tasks (body, ping, exit
+watcher, disconnect listener) with their anyio events: 42 KB per idle stream under uvicorn, where a
+bare ASGI app holding a streaming response costs about 10 KB. Here each stream keeps sse-starlette's
+headers, its `ServerSentEvent` encoding of the heartbeat and its HEAD answer, and replaces what
+runs per stream:
+
+- body: the hub writes frames to the connection's ASGI `send` from its own task (`Subscriber`);
+- ping: one timer in the hub writes heartbeats to every idle stream (`Hub._beat`), and cuts a stream
+  whose write has waited longer than the send timeout (sse-starlette's `SendTimeoutError`) as a slow
+  consumer, counted and logged, never raised into the server;
+- exit watcher: the hub learns of server shutdown once (`_shutdown`) and ends every stream at once;
+- disconnect listener: the server's own request task waits for `http.disconnect`, and whoever ends
+  the stream from outside wakes that task (`Subscriber.wait_end`).
+So a stream is one task (the server's), one `Subscriber` and this object.
+
+A server-side end tells the client to come back (`retry:`), and it resumes from its Last-Event-ID,
+so a rolling restart loses nothing.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
 
-import anyio
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .history import History
+from .ending import End
+from .gate import Admission
 from .hub import Hub
-from .protocol import Positions, encode_farewell, encode_preamble
+from .protocol import Positions, encode_farewell, encode_opening
 from .redis_clients import REDIS_ERRORS
 from .settings import Settings
 from .subscriber import Subscriber
 
 logger = logging.getLogger(__name__)
-
 
 _SERVER_SEND = "sse_service.server_send"
 
@@ -39,108 +58,107 @@ def expose_server_send(app: ASGIApp) -> ASGIApp:
     return with_server_send
 
 
-class SlowConsumerError(Exception):
-    """Ends a response without its closing chunk: a stalled socket would never take it."""
+class _NoBody:
+    """The body sse-starlette would iterate: the hub writes instead (only HEAD reaches it, unread)."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        raise StopAsyncIteration
+
+
+_NO_BODY = _NoBody()
 
 
 class HubEventSourceResponse(EventSourceResponse):
-    """sse-starlette still owns the connection: headers, heartbeats, client disconnect, shutdown.
-
-    Only the data path differs. Pulling events from a per-connection iterator would wake one task per
-    connection per message; instead the connection's ASGI `send` is handed to the hub as a
-    `Subscriber`, and the body iterator just opens the stream and waits for it to be closed (by the
-    hub, by the client leaving, or by server shutdown, which sse-starlette signals through the same
-    event). A server-side end tells the client to come back (`retry:`), and it resumes from its
-    Last-Event-ID, so a rolling restart loses nothing.
-    """
+    """One stream: admitted, attached to the hub, replayed from the client's position, then live."""
 
     def __init__(
         self,
         hub: Hub,
         channels: tuple[str, ...],
         settings: Settings,
-        client: str,
+        admission: Admission,
         position: Positions | None = None,
     ) -> None:
         self._hub = hub
         self._channels = channels
         self._settings = settings
-        self._client = client
+        self._admission = admission
         self._position = position
-        self._history: History | None = None
-        self._start: Positions = {}
-        self._closed = anyio.Event()
         self._subscriber: Subscriber | None = None
-        super().__init__(
-            self._body(),
-            ping=settings.heartbeat_seconds,
-            sep="\n",
-            ping_message_factory=lambda: ServerSentEvent(comment="ping", sep="\n"),
-            # A heartbeat that cannot be written for this long means the client is gone or stalled.
-            send_timeout=max(settings.heartbeat_seconds, 5.0),
-            shutdown_event=self._closed,
-            shutdown_grace_period=settings.shutdown_grace_seconds,
-        )
+        super().__init__(_NO_BODY, ping=0, sep="\n", send_timeout=hub.send_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "HEAD":
             await super().__call__(scope, receive, send)
             return
-        server_send = scope.get(_SERVER_SEND, send)
-        subscriber = Subscriber(self._channels, server_send, self._settings.send_buffer_bytes, self._closed)
-        self._subscriber = subscriber
+        hub = self._hub
+        subscriber = self._subscriber = Subscriber(
+            self._channels, scope.get(_SERVER_SEND, send), self._settings.send_buffer_bytes
+        )
+        self._admission.enter(self)
         opened = time.monotonic()
         try:
-            self._start = await self._hub.attach(subscriber)
-            if self._position is not None:
-                await self._read_history()
-            logger.info("stream open channels=%s client=%s", ",".join(self._channels), self._client)
-            await super().__call__(scope, receive, send)
-        except SlowConsumerError:
-            # uvicorn closes the connection (and logs that the response was not completed);
-            # the client reconnects and resumes from its last id.
-            self._hub.stats.slow_consumers_cut += 1
+            start = await hub.attach(subscriber)
+            resume = {c: p for c, p in (self._position or {}).items() if c in self._channels}
+            start.update(resume)
+            await send(
+                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            )
+            logger.info("stream open channels=%s client=%s", ",".join(self._channels), self._admission.client)
+            subscriber.open(start, encode_opening(self._settings.retry_ms, start))
+            if resume:
+                await self._replay(subscriber, resume)
+            subscriber.go_live()
+            end = await subscriber.wait_end(receive)
+            if end.stalled:
+                # uvicorn closes the connection (and logs that the response was not completed);
+                # the client reconnects and resumes from its last id.
+                hub.stats.slow_consumers_cut += 1
+            elif not end.by_client:
+                await self._farewell(subscriber, send)
         finally:
-            self._hub.detach(subscriber)
-            subscriber.close("client left")
+            hub.detach(subscriber)
+            subscriber.close(End.CLIENT_LEFT)
+            self._admission.leave(self)
             logger.info(
                 "stream closed channels=%s client=%s reason=%s seconds=%.1f",
                 ",".join(self._channels),
-                self._client,
-                subscriber.close_reason,
+                self._admission.client,
+                subscriber.end.value if subscriber.end is not None else "-",
                 time.monotonic() - opened,
             )
 
-    def close(self, reason: str) -> None:
+    def close(self, end: End) -> None:
         """Ends the stream from outside, e.g. when its listener's ticket is revoked."""
         if self._subscriber is not None:
-            self._subscriber.close(reason)
-        else:
-            self._closed.set()
+            self._subscriber.close(end)
 
-    async def _read_history(self) -> None:
-        """Channels the client has a position for resume from it; the others start where the hub is."""
-        assert self._position is not None and self._subscriber is not None
-        resume = {c: p for c, p in self._position.items() if c in self._channels}
-        self._start.update(resume)
+    async def _replay(self, subscriber: Subscriber, resume: Positions) -> None:
+        """What the client missed, a page at a time, each written before the next is read."""
         try:
-            self._history = await self._hub.read_history(resume)
+            async for frames in self._hub.history(resume):
+                await subscriber.drained()
+                if subscriber.end is not None:
+                    return
+                resets = [frame.channel for frame in frames if frame.reset]
+                if resets:
+                    logger.info("history trimmed past the client's position on %s", ",".join(resets))
+                subscriber.replay(frames)
         except REDIS_ERRORS as exc:
             # Streaming without the missed events would lose them; ending makes the client retry.
             logger.warning("history unavailable for %s: %s", ",".join(self._channels), exc)
-            self._subscriber.close("history unavailable")
-            return
-        if self._history.resets:
-            logger.info("history trimmed past the client's position on %s", ",".join(self._history.resets))
+            subscriber.close(End.HISTORY_UNAVAILABLE)
 
-    async def _body(self) -> AsyncIterator[bytes]:
-        subscriber = self._subscriber
-        assert subscriber is not None
-        yield encode_preamble(self._settings.retry_ms)
-        subscriber.go_live(self._start, self._history)
-        await self._closed.wait()
-        await subscriber.wait_writes()
-        if subscriber.close_reason == "slow consumer":
-            raise SlowConsumerError
-        subscriber.close("server shutdown")
-        yield encode_farewell(self._settings.retry_ms)
+    async def _farewell(self, subscriber: Subscriber, send: Send) -> None:
+        """Tells the client to come back, then ends the body; a socket that takes neither in time is left."""
+        await subscriber.drained()
+        try:
+            async with asyncio.timeout(self._hub.send_timeout):
+                farewell = encode_farewell(self._settings.retry_ms)
+                await send({"type": "http.response.body", "body": farewell, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except TimeoutError:
+            self._hub.stats.slow_consumers_cut += 1

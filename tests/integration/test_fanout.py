@@ -72,7 +72,7 @@ async def test_several_channels_on_one_connection_in_publish_order(
         third = publish(redis_client, channel, '"three"')
         await stream.wait_for_events(3)
     assert stream.raw == (
-        b"retry: 3000\n: connected\n\n"
+        f"retry: 3000\nid: {channel}/0-0,{other}/0-0\n: connected\n\n".encode()
         + f'id: {channel}/{first},{other}/0-0\ndata: {{"a":1}}\n\n'.encode()
         + f'id: {other}/{second},{channel}/{first}\nevent: update\ndata: {{"b":2}}\n\n'.encode()
         + f'id: {channel}/{third},{other}/{second}\ndata: "three"\n\n'.encode()

@@ -73,7 +73,8 @@ async def test_position_older_than_retention_gets_a_reset_event(
     reset = (
         f'id: {channel}/{newest}\nevent: reset\ndata: {{"channel":"{channel}","reason":"history trimmed"}}'
     )
-    assert stream.raw.startswith(b"retry: 3000\n: connected\n\n" + reset.encode() + b"\n\n")
+    opening = f"retry: 3000\nid: {channel}/{first}\n: connected\n\n"
+    assert stream.raw.startswith((opening + reset + "\n\n").encode())
     assert (events[1].id, events[1].data) == (f"{channel}/{live}", '"live"')
 
 

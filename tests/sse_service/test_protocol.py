@@ -8,7 +8,7 @@ from sse_service.protocol import (
     PositionError,
     RedisNames,
     encode_frame,
-    encode_preamble,
+    encode_opening,
     format_positions,
     is_valid_channel,
     parse_envelope,
@@ -62,8 +62,14 @@ def test_empty_data_still_makes_a_frame() -> None:
     assert encode_frame("c", Envelope(b"1-0", b"", b"")) == b"id: c/1-0\ndata: \n\n"
 
 
-def test_preamble_tells_the_browser_when_to_retry() -> None:
-    assert encode_preamble(2500) == b"retry: 2500\n: connected\n\n"
+def test_the_opening_tells_the_browser_when_to_retry() -> None:
+    assert encode_opening(2500, {}) == b"retry: 2500\n: connected\n\n"
+
+
+def test_the_opening_id_carries_every_channels_start_without_data() -> None:
+    opening = encode_opening(100, {"news": (5, 1), "user.7": (0, 0)})
+    assert opening == b"retry: 100\nid: news/5-1,user.7/0-0\n: connected\n\n"
+    assert parse_positions("news/5-1,user.7/0-0") == {"news": (5, 1), "user.7": (0, 0)}
 
 
 def test_an_event_id_names_its_own_channel_first_then_the_connections_others() -> None:
