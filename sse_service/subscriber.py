@@ -181,7 +181,9 @@ class Subscriber:
         if self.end is None:
             self.end = end
         if self._writer is not None:
+            # Abandoned: a task cancelled before it first ran never reaches its own clean-up.
             self._writer.cancel()
+            self._writer = None
         self._backlog.clear()
         self._backlog_bytes = 0
         if self._waiter is not None and not self._waking:
