@@ -259,7 +259,13 @@ class Hub:
     # Filling.
 
     async def _fill(self, fills: list[tuple[ChannelState, int]]) -> None:
-        """Reads what the channels missed (or where they stand), delivers it, then their held messages."""
+        """Reads what the channels missed (or where they stand), delivers it, then their held messages.
+
+        Only channels still in the epoch the fill began in are touched: one interrupted meanwhile
+        belongs to the fill that follows its next confirmation, and a page read for it now could
+        skip what that fill has not delivered yet.
+        """
+        epochs = {state.name: (state, epoch) for state, epoch in fills}
 
         def current() -> list[ChannelState]:
             return [s for s, epoch in fills if s.current(epoch) and self._channels.get(s.name) is s]
@@ -270,15 +276,18 @@ class Hub:
             unplaced = [state for state in current() if state.delivered is None]
             if unplaced:
                 newest = await newest_positions(self._commands, self._names, [s.name for s in unplaced])
-                for state in unplaced:
-                    state.place_at(newest[state.name])
+                for state in current():
+                    if state.name in newest:
+                        state.place_at(newest[state.name])
             reading = current()
             while reading:
                 for state in reading:
                     state.refill()
                 positions = {s.name: s.delivered for s in reading if s.delivered is not None}
                 async for frames in self.history(positions):
-                    delivered += self._deliver_history(frames)
+                    delivered += self._deliver_history(frames, epochs)
+                    if not current():
+                        return
                 reading = [state for state in current() if state.overflowed]
         except REDIS_ERRORS as exc:
             logger.warning("could not read the gap of %d channels (%s); retrying", len(fills), exc)
@@ -295,13 +304,18 @@ class Hub:
             self.stats.gaps_filled += 1
             logger.info("gap filled: %d events on %d channels", delivered, len(states))
 
-    def _deliver_history(self, frames: list[Frame]) -> int:
-        """One page of a fill, to the listeners; returns how many frames were new."""
+    def _deliver_history(self, frames: list[Frame], epochs: dict[str, tuple[ChannelState, int]]) -> int:
+        """One page of a fill, to the listeners of the channels still in the fill's epoch; returns
+        how many frames were new."""
         runs: list[Run] = []
         count = 0
         for frame in frames:
-            state = self._channels.get(frame.channel)
-            if state is not None and state.phase is Phase.FILLING and state.advance(frame.id):
+            state, epoch = epochs[frame.channel]
+            if (
+                state.current(epoch)
+                and self._channels.get(frame.channel) is state
+                and state.advance(frame.id)
+            ):
                 _append(runs, frame)
                 count += 1
         self._fan_out(runs)

@@ -118,7 +118,7 @@ class HubEventSourceResponse(EventSourceResponse):
                 # the client reconnects and resumes from its last id.
                 hub.stats.slow_consumers_cut += 1
             elif not end.by_client:
-                await self._farewell(subscriber, send)
+                await self._farewell(subscriber, send, end)
         finally:
             hub.detach(subscriber)
             subscriber.close(End.CLIENT_LEFT)
@@ -152,13 +152,17 @@ class HubEventSourceResponse(EventSourceResponse):
             logger.warning("history unavailable for %s: %s", ",".join(self._channels), exc)
             subscriber.close(End.HISTORY_UNAVAILABLE)
 
-    async def _farewell(self, subscriber: Subscriber, send: Send) -> None:
-        """Tells the client to come back, then ends the body; a socket that takes neither in time is left."""
+    async def _farewell(self, subscriber: Subscriber, send: Send, end: End) -> None:
+        """Tells the client to come back, then ends the body. A socket that takes neither in time (on
+        shutdown, `SSE_SHUTDOWN_GRACE_SECONDS`) is left to the server, which closes it."""
+        grace = (
+            self._settings.shutdown_grace_seconds if end is End.SERVER_SHUTDOWN else self._hub.send_timeout
+        )
         await subscriber.drained()
         try:
-            async with asyncio.timeout(self._hub.send_timeout):
+            async with asyncio.timeout(grace):
                 farewell = encode_farewell(self._settings.retry_ms)
                 await send({"type": "http.response.body", "body": farewell, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:
-            self._hub.stats.slow_consumers_cut += 1
+            logger.debug("no farewell for %s within %.1fs", ",".join(self._channels), grace)

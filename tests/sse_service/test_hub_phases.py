@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis
@@ -183,4 +184,38 @@ async def test_the_process_wide_channel_cap_counts_only_new_channels(redis_serve
     capped._channels["a"] = channels.ChannelState("a", b"sse:{a}")
     assert capped.has_room_for(["a"])
     assert not capped.has_room_for(["a", "b"])
+    await commands.aclose()
+
+
+async def test_a_fill_overtaken_between_two_pages_leaves_no_gap(
+    redis_server: RedisServer, redis_client: redis.Redis, channel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fill that kept reading after its channel was interrupted and confirmed again delivered its
+    later pages to the new epoch, while the page read in between had been dropped: a gap."""
+    commands = aioredis.Redis.from_url(redis_server.url)
+    settings = Settings(send_buffer_bytes=200, max_payload_bytes=50)  # a few events per page
+    paged = Hub(settings, commands, SingleRedis(f"redis://127.0.0.1:{free_port()}/0"))
+    _, written = await start(paged, channel)
+    paged.interrupted([pubsub(channel)], broken=True)
+    for n in range(30):
+        publish(redis_client, channel, str(n))
+    deliver = paged._deliver_history
+    pages = 0
+
+    def deliver_then_disrupt(*args: Any) -> int:
+        nonlocal pages
+        pages += 1
+        count = deliver(*args)
+        if pages == 1:
+            paged.interrupted([pubsub(channel)], broken=True)
+            asyncio.get_running_loop().call_later(0.2, paged.confirmed, [pubsub(channel)])
+        elif pages == 2:
+            paged.confirmed([pubsub(channel)])
+        return count
+
+    monkeypatch.setattr(paged, "_deliver_history", deliver_then_disrupt)
+    paged.confirmed([pubsub(channel)])
+    await until(lambda: paged.phase_counts()[Phase.LIVE] == 1 and pages > 2)
+    data = [line for line in written.body.split(b"\n") if line.startswith(b"data")]
+    assert data == [b"data: %d" % n for n in range(30)]
     await commands.aclose()
