@@ -49,10 +49,6 @@ class RedisNames:
         """How many listeners `process` has on `channel`; expires unless refreshed."""
         return f"{self.prefix}:{{{channel}}}:presence:{process}"
 
-    def channel_of(self, pubsub_channel: bytes) -> str:
-        """Inverse of `pubsub_channel`."""
-        return pubsub_channel[len(self.prefix) + 2 : -1].decode()
-
     def control_channel(self) -> bytes:
         """Where Django announces revocations (revocation.py)."""
         return f"{self.prefix}:control".encode()

@@ -26,11 +26,12 @@ def test_invalid_channel_names(name: str) -> None:
     assert not is_valid_channel(name)
 
 
-def test_redis_names_use_a_hash_tag_and_round_trip() -> None:
+def test_redis_names_use_a_hash_tag() -> None:
     names = RedisNames("myapp")
     assert names.pubsub_channel("news") == b"myapp:{news}"
     assert names.stream_key("news") == "myapp:{news}:events"
-    assert names.channel_of(b"myapp:{news}") == "news"
+    assert names.control_channel() == b"myapp:control"
+    assert names.ticket_key("ab12") == "myapp:ticket:ab12"
 
 
 def test_envelope_data_is_everything_after_the_third_line() -> None:
