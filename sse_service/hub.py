@@ -46,7 +46,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import Histogram
 
@@ -98,6 +98,8 @@ class HubStats:
     gaps_filled: int = 0
     channels_asked_again: int = 0
     streams_refused: int = 0
+    # Streams ended, by why.
+    ended: dict[End, int] = field(default_factory=lambda: dict.fromkeys(End, 0))
 
 
 class Hub:

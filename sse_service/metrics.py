@@ -49,6 +49,10 @@ class HubCollector(Collector):
         )
         for name, documentation in _COUNTERS.items():
             yield CounterMetricFamily(f"sse_{name}", documentation, value=getattr(stats, name))
+        ended = CounterMetricFamily("sse_streams_ended", "Streams ended, by reason", labels=["reason"])
+        for end, count in stats.ended.items():
+            ended.add_metric([end.value], count)
+        yield ended
         yield from self._hub.latency.collect()
 
 

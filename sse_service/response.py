@@ -119,12 +119,14 @@ class HubEventSourceResponse(EventSourceResponse):
         finally:
             hub.detach(subscriber)
             subscriber.close(End.CLIENT_LEFT)
+            assert subscriber.end is not None
+            hub.stats.ended[subscriber.end] += 1
             self._admission.leave(self)
             logger.info(
                 "stream closed channels=%s client=%s reason=%s seconds=%.1f",
                 ",".join(self._channels),
                 self._admission.client,
-                subscriber.end.value if subscriber.end is not None else "-",
+                subscriber.end.value,
                 time.monotonic() - opened,
             )
 
