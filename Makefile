@@ -8,7 +8,7 @@ PORT ?= 8000
 CHANNEL ?= public.demo
 DATA ?= {"text": "hello from make publish"}
 
-.PHONY: help run test bench lint format typecheck publish deps venv clean
+.PHONY: help run test bench lint format typecheck publish dist deps venv clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,7 +20,8 @@ test: deps ## Install what is missing and run the whole test suite
 	scripts/install-system-deps test
 	$(PY) -m pytest
 
-bench: deps ## Run the fan-out benchmark (bounded, loopback only)
+bench: deps ## Run the fan-out benchmark against the project and nginx + nchan (bounded, loopback only)
+	scripts/install-system-deps bench
 	$(PY) -m bench
 
 lint: venv ## Check formatting and lint (ruff) and types (mypy)
@@ -35,6 +36,10 @@ format: venv ## Reformat the code (ruff)
 publish: venv ## Publish DATA (JSON) on CHANNEL through the running `make run` stack
 	. .run/env && cd django_site && ../$(PY) manage.py publish $(CHANNEL) '$(DATA)'
 
+dist: venv ## Build the two wheels into dist/: django-sse-push and sse-push-service
+	$(PY) -m build --no-isolation --wheel --outdir dist django_site
+	$(PY) -m build --no-isolation --wheel --outdir dist .
+
 deps: venv ## Install the system packages and the virtualenv, if missing
 	scripts/install-system-deps run
 
@@ -46,4 +51,4 @@ $(VENV)/.installed: requirements-dev.txt sse_service/requirements.txt django_sit
 	touch $@
 
 clean: ## Remove the virtualenv and run files
-	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache dist

@@ -14,13 +14,17 @@ from ._listener import Listener
 class SseConnection(asyncio.Protocol):
     """Checks the answer is `200 text/event-stream`, de-chunks it, and hands complete events on.
 
-    `ready` resolves on the `: connected` comment, which the service sends once its Redis
-    subscription is confirmed: from then on nothing published can be missed.
+    `ready` resolves on `ready_marker`: the project's `: connected` comment, which the service sends
+    once its Redis subscription is confirmed (from then on nothing published can be missed), or
+    nchan's `: hi` (the warm-up phase makes sure its subscription is live before anything is counted).
     """
 
-    def __init__(self, listener: Listener, request: bytes, ready: asyncio.Future[None]) -> None:
+    def __init__(
+        self, listener: Listener, request: bytes, ready: asyncio.Future[None], ready_marker: bytes
+    ) -> None:
         self.listener = listener
         self.ready = ready
+        self._ready_marker = ready_marker
         self.ended = False
         self._request = request
         self._transport: asyncio.Transport | None = None
@@ -130,7 +134,7 @@ class SseConnection(asyncio.Protocol):
             return
         end += 2
         self._tail = buf[end:]
-        if not self.ready.done() and b": connected\n" in buf:
+        if not self.ready.done() and self._ready_marker in buf:
             self.ready.set_result(None)
         self.listener.events(buf, end)
 

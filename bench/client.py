@@ -27,6 +27,7 @@ class LoadClient:
         self._host: str = config["host"]
         self._port: int = config["port"]
         self._prefix: str = config["path_prefix"]
+        self._ready_marker: bytes = config["ready_marker"].encode()
         self._connect_concurrency: int = config["connect_concurrency"]
         self._timeout: float = config["connect_timeout"]
         self._reconnect: bool = config["reconnect"]
@@ -71,7 +72,7 @@ class LoadClient:
             b"Cache-Control: no-cache\r\n%s\r\n"
             % (self._prefix.encode(), listener.channel.encode(), self._host.encode(), self._port, resume)
         )
-        connection = SseConnection(listener, request, ready)
+        connection = SseConnection(listener, request, ready, self._ready_marker)
         listener.connection = connection
         try:
             async with asyncio.timeout(self._timeout):

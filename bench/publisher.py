@@ -1,6 +1,8 @@
-"""The publisher process: publishes through the project's own Lua step, as Django does.
+"""The publisher process: publishes through the project's own Lua step, as Django does, or to nchan's
+HTTP publisher (one keep-alive connection, one POST in flight), the peer's own way in.
 
-`python -m bench.publisher REDIS_PORT CHANNEL...`, then one JSON command per line on stdin:
+`python -m bench.publisher TARGET_JSON CHANNEL...` (TARGET_JSON: `{"redis_port": P}` or
+`{"nchan_port": P, "path_prefix": "/pub/"}`), then one JSON command per line on stdin:
 `{"cmd": "warm"}` publishes one warm-up event per channel; `{"cmd": "run", "rate": R, "duration": D}`
 publishes R msg/s round-robin over the channels for D seconds (R = 0: back to back, one call in
 flight, as fast as the path allows) and answers how many went to each channel.
@@ -9,35 +11,61 @@ A process of its own, so its CPU is neither the client's nor the server's.
 
 from __future__ import annotations
 
+import http.client
 import json
 import resource
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import redis
 
+from devstack.publishing import LuaPublisher
+
 from . import payload
 from ._jsonlines import Message, log, reply
 
-LUA = Path(__file__).resolve().parent.parent / "django_site" / "live" / "lua" / "publish.lua"
-KEY_PREFIX = "sse"
-# Django's SSE_STREAM_MAXLEN default: how much history a resuming client can get back.
-STREAM_MAXLEN = 1000
+
+class PublishError(RuntimeError):
+    """nchan refused a message or the connection to it broke."""
+
+
+class NchanPublisher:
+    """POSTs each message to nchan's publisher location, which answers 201 or 202 once it is queued."""
+
+    def __init__(self, port: int, path_prefix: str) -> None:
+        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self._prefix = path_prefix
+
+    def publish(self, channel: str, data: str) -> None:
+        try:
+            self._connection.request("POST", self._prefix + channel, body=data.encode())
+            response = self._connection.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self._connection.close()
+            raise PublishError(repr(exc)) from None
+        if response.status not in (201, 202):
+            raise PublishError(f"nchan answered {response.status}")
+
+
+# What a publish may fail with: counted, and the run goes on.
+FAILURES = (redis.RedisError, PublishError)
+
+
+def _sink(target: dict[str, Any]) -> LuaPublisher | NchanPublisher:
+    if "redis_port" in target:
+        return LuaPublisher(redis.Redis(port=target["redis_port"], socket_timeout=10))
+    return NchanPublisher(target["nchan_port"], target["path_prefix"])
 
 
 class Publisher:
-    def __init__(self, port: int, channels: list[str]) -> None:
-        self._client = redis.Redis(port=port, socket_timeout=10)
-        self._script = self._client.register_script(LUA.read_text())
+    def __init__(self, target: dict[str, Any], channels: list[str]) -> None:
+        self._sink = _sink(target)
         self._channels = channels
-        self._keys = [[f"{KEY_PREFIX}:{{{c}}}:events", f"{KEY_PREFIX}:{{{c}}}:trimmed"] for c in channels]
-        self._pubsub = [f"{KEY_PREFIX}:{{{c}}}" for c in channels]
 
     def publish(self, index: int, seq: int) -> None:
-        data = payload.encode(time.time_ns(), seq)
-        self._script(keys=self._keys[index], args=[self._pubsub[index], "", data, STREAM_MAXLEN, "PUBLISH"])
+        self._sink.publish(self._channels[index], payload.encode(time.time_ns(), seq))
 
     def warm(self) -> Message:
         for index in range(len(self._channels)):
@@ -69,7 +97,7 @@ class Publisher:
             try:
                 self.publish(index, seqs[index])
                 seqs[index] += 1
-            except redis.RedisError as exc:  # counted and reported; the run stays bounded by time
+            except FAILURES as exc:  # counted and reported; the run stays bounded by time
                 errors += 1
                 first_error = first_error or repr(exc)
             k += 1
@@ -93,7 +121,7 @@ def _cpu() -> float:
 
 
 def main(argv: list[str]) -> None:
-    publisher = Publisher(int(argv[0]), argv[1:])
+    publisher = Publisher(json.loads(argv[0]), argv[1:])
     while line := sys.stdin.readline():
         command: dict[str, Any] = json.loads(line)
         if command["cmd"] == "quit":
@@ -106,7 +134,7 @@ def main(argv: list[str]) -> None:
                 reply(publisher.run(float(command["rate"]), float(command["duration"])))
             else:
                 reply({"error": f"unknown command {command['cmd']!r}"})
-        except redis.RedisError as exc:
+        except FAILURES as exc:
             log("publisher", f"{command['cmd']} failed: {exc!r}")
             reply({"error": repr(exc)})
 

@@ -69,6 +69,7 @@ def _verdict(result: Result) -> str:
 
 
 COLUMNS: Sequence[tuple[str, str, Callable[[Result], str]]] = (
+    ("system", "<", lambda r: r.get("system", "project")),
     ("scenario", "<", lambda r: r["scenario"]),
     ("clients", ">", lambda r: _num(r.get("alive_at_start", r["clients"]))),
     ("offered/s", ">", lambda r: _num(r.get("offered_per_s"))),
@@ -79,6 +80,7 @@ COLUMNS: Sequence[tuple[str, str, Callable[[Result], str]]] = (
     ("lost", ">", lambda r: _num(r.get("lost"))),
     ("cut", ">", lambda r: _num(r.get("cutoffs"))),
     ("KB/conn", ">", lambda r: _num(r.get("rss_per_conn_kb"), 1)),
+    ("µs/event", ">", lambda r: _num(r.get("server_cpu_us_per_event"), 1)),
     ("cpu% svc", ">", lambda r: _cpu(r, "service")),
     ("nginx", ">", lambda r: _cpu(r, "nginx")),
     ("redis", ">", lambda r: _cpu(r, "redis")),
@@ -105,9 +107,13 @@ def table(results: Sequence[Result], info: dict[str, Any]) -> str:
             f"{c:{align}{w}}" for c, (_, align, _), w in zip(cells, COLUMNS, widths, strict=True)
         ).rstrip()
 
-    via = "direct to the service (no nginx)" if info.get("direct") else "through nginx"
+    via = (
+        "the project direct to the service (no nginx)" if info.get("direct") else "the project through nginx"
+    )
     if not info.get("direct") and info.get("upstream"):
         via += f" (upstream over {'a Unix socket' if info['upstream'] == 'unix' else 'TCP'})"
+    if "nchan" in info.get("systems", ()):
+        via += ", beside nginx + nchan"
     out = [
         f"Fan-out benchmark, {via}, loopback; {info['cpus']} vCPU {info['cpu_model']}, "
         f"Python {info['python']}, git {info['git'] or '-'}"
@@ -119,11 +125,13 @@ def table(results: Sequence[Result], info: dict[str, Any]) -> str:
         "cpu% is of one core over the publish window (connect-5k: while connecting; idle-5k: while idle);",
         "other = busy CPU of the machine none of the benchmark's processes accounts for (kernel, noise).",
         "cut = streams the server ended mid-run (the client reconnects with Last-Event-ID; a cut-off counts",
-        "as delivered only if the missed events arrive). KB/conn = service + nginx RSS growth per stream.",
+        "as delivered only if the missed events arrive). KB/conn = server RSS growth per stream, µs/event =",
+        "server CPU per delivered event; the server is the service + nginx (project) or nginx (nchan).",
         *(REPLICAS_NOTE if any(r.get("replicas", 1) > 1 for r in results) else []),
-        "targets: " + "; ".join(f"{r['scenario']} {r['target']}" for r in results),
+        *(f"{r['scenario']} on {r['system']}: {r['fd_limited']}" for r in results if "fd_limited" in r),
+        *_targets(results),
     ]
-    noisy = [r["scenario"] for r in results if _busy_elsewhere(r) > NOISY_PCT]
+    noisy = list(dict.fromkeys(r["scenario"] for r in results if _busy_elsewhere(r) > NOISY_PCT))
     if noisy:
         out.append(
             f"WARNING: other processes took more than {NOISY_PCT}% of a core during {', '.join(noisy)}; "
@@ -133,6 +141,11 @@ def table(results: Sequence[Result], info: dict[str, Any]) -> str:
 
 
 NOISY_PCT = 20
+
+
+def _targets(results: Sequence[Result]) -> list[str]:
+    targets = dict.fromkeys(f"{r['scenario']} {r['target']}" for r in results if r["target"])
+    return ["targets: " + "; ".join(targets)] if targets else []
 
 
 def _busy_elsewhere(result: Result) -> float:

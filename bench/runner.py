@@ -1,9 +1,10 @@
 """One scenario, start to finish: fresh servers, the client and publisher processes, the phases.
 
 Phases, each bounded: connect -> warm-up (publish until every stream has had an event) -> quiesce ->
-memory snapshot -> reset counters -> run (publish, or hold idle) -> drain -> results. Memory per
-connection is the growth of service + nginx RSS over the servers' own baseline before any client;
-`service` is all the SSE processes of a scenario on several replicas.
+memory snapshot -> reset counters -> run (publish, or hold idle) -> drain -> results. The system is the
+project or its peer, nginx + nchan (`System`); what counts as its server is its `memory_groups`
+(service + nginx, or nchan's nginx). Memory per connection is their RSS growth over their own baseline
+before any client; `service` is all the SSE processes of a scenario on several replicas.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from devstack.processes import StartError
 
 from . import payload, profile
 from .control import Child, ChildError
+from .fdlimit import LimitError, streams_allowed
+from .nchan import NchanServers
 from .procstat import cpu_seconds, machine_busy_seconds, machine_irq_seconds, rss_kb
 from .scenarios import Scenario
-from .servers import LimitError, Servers, raise_fd_limit
+from .servers import Servers
+from .system import System
 
 Result = dict[str, Any]
-MEMORY_GROUPS = ("service", "nginx")
+SYSTEMS = ("project", "nchan")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class CpuWindow:
         self._machine = machine_busy_seconds()
         self._irq = machine_irq_seconds()
         self._t0 = time.monotonic()
+        self.wall_s = 0.0
 
     def stop(self) -> dict[str, float]:
         """Per group, plus `other`: the machine's busy time none of ours accounts for (noise, and
@@ -64,7 +69,7 @@ class CpuWindow:
         `<group>:sys` is the kernel's part of a group's time; names with a colon are details that
         the total and `other` do not count twice.
         """
-        wall = max(1e-6, time.monotonic() - self._t0)
+        wall = self.wall_s = max(1e-6, time.monotonic() - self._t0)
         used = {name: (cpu_seconds(pids) - self._start[name]) for name, pids in self._groups.items()}
         busy = machine_busy_seconds() - self._machine
         ours = sum(seconds for name, seconds in used.items() if ":" not in name)
@@ -80,20 +85,23 @@ def _rss(groups: dict[str, list[int]], names: Iterable[str]) -> dict[str, int]:
     return {name: rss_kb(groups[name]) for name in names}
 
 
-async def _peak_rss(groups: dict[str, list[int]], peak: list[int], stop: asyncio.Event) -> None:
+async def _peak_rss(
+    groups: dict[str, list[int]], names: tuple[str, ...], peak: list[int], stop: asyncio.Event
+) -> None:
     while not stop.is_set():
-        peak[0] = max(peak[0], sum(_rss(groups, MEMORY_GROUPS).values()))
+        peak[0] = max(peak[0], sum(_rss(groups, names).values()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.25)
 
 
-async def drive(scenario: Scenario, servers: Servers, options: Options, result: Result) -> None:
+async def drive(scenario: Scenario, servers: System, options: Options, result: Result) -> None:
     """Fills `result` as it goes, so a scenario stopped by its time limit still reports what it saw."""
     channels = payload.channel_names(scenario.channels)
     config = {
         "host": "127.0.0.1",
         "port": servers.port,
-        "path_prefix": "/sse/",
+        "path_prefix": servers.path_prefix,
+        "ready_marker": servers.ready_marker,
         "channels": channels,
         "per_channel": scenario.per_channel,
         "connect_concurrency": options.connect_concurrency,
@@ -103,9 +111,8 @@ async def drive(scenario: Scenario, servers: Servers, options: Options, result: 
     }
     logs = servers.run_dir
     client = await Child.start("client", "bench.client", [json.dumps(config)], logs / "client.log")
-    publisher = await Child.start(
-        "publisher", "bench.publisher", [str(servers.redis.port), *channels], logs / "publisher.log"
-    )
+    target = json.dumps(servers.publish_target())
+    publisher = await Child.start("publisher", "bench.publisher", [target, *channels], logs / "publisher.log")
     try:
         await _phases(scenario, servers, options, result, client, publisher)
     finally:
@@ -114,17 +121,20 @@ async def drive(scenario: Scenario, servers: Servers, options: Options, result: 
 
 
 async def _phases(
-    scenario: Scenario, servers: Servers, options: Options, result: Result, client: Child, publisher: Child
+    scenario: Scenario, servers: System, options: Options, result: Result, client: Child, publisher: Child
 ) -> None:
+    server = servers.memory_groups
     groups = servers.pids()
     groups["client"] = [client.pid]
     groups["publisher"] = [publisher.pid]
-    base = _rss(groups, MEMORY_GROUPS)
+    base = _rss(groups, server)
     result["rss_base_kb"] = base
 
     window = CpuWindow(groups)
     # connect-5k is about connecting, so that is the phase to profile; the others profile the run.
-    profilers = await _start_profiles(scenario, options, groups) if scenario.kind == "connect" else []
+    profilers = (
+        await _start_profiles(scenario, servers.name, options, groups) if scenario.kind == "connect" else []
+    )
     result.update(await client.ask({"cmd": "connect"}, options.connect_timeout * 2 + 30))
     result["cpu_connect_pct"] = window.stop()
     await _finish_profiles(profilers, result)
@@ -147,21 +157,23 @@ async def _phases(
     # Each nginx process on its own too (in the JSON only): one busy worker is a bottleneck that
     # the sum hides.
     groups.update({f"nginx:{pid}": [pid] for pid in groups["nginx"]})
-    connected = _rss(groups, MEMORY_GROUPS)
+    connected = _rss(groups, server)
     alive = (await client.ask({"cmd": "reset"}, 10))["alive"]
     result["alive_at_start"] = alive
     result["streams_by_replica"] = servers.streams()
     result["rss_connected_kb"] = connected
     if alive:
-        grown = {name: connected[name] - base[name] for name in MEMORY_GROUPS}
+        grown = {name: connected[name] - base[name] for name in server}
         result["rss_per_conn_kb"] = round(sum(grown.values()) / alive, 2)
         result["rss_per_conn_kb_by_process"] = {name: round(kb / alive, 2) for name, kb in grown.items()}
 
     peak = [sum(connected.values())]
     stop_peak = asyncio.Event()
-    sampler = asyncio.create_task(_peak_rss(groups, peak, stop_peak))
+    sampler = asyncio.create_task(_peak_rss(groups, server, peak, stop_peak))
     window = CpuWindow(groups)
-    profilers = await _start_profiles(scenario, options, groups) if scenario.kind != "connect" else []
+    profilers = (
+        await _start_profiles(scenario, servers.name, options, groups) if scenario.kind != "connect" else []
+    )
     try:
         if scenario.kind == "publish":
             await _publish(scenario, result, client, publisher)
@@ -170,9 +182,11 @@ async def _phases(
             result.update(await client.ask({"cmd": "status"}, 10))
     finally:
         result["cpu_run_pct"] = window.stop()
+        result["cpu_run_wall_s"] = round(window.wall_s, 3)
         stop_peak.set()
         await sampler
     await _finish_profiles(profilers, result)
+    _server_cpu_per_event(result, server)
     result["rss_peak_kb"] = peak[0]
     if alive:
         result["rss_peak_per_conn_kb"] = round((peak[0] - sum(base.values())) / alive, 2)
@@ -182,14 +196,15 @@ async def _phases(
 
 
 async def _start_profiles(
-    scenario: Scenario, options: Options, groups: dict[str, list[int]]
+    scenario: Scenario, system: str, options: Options, groups: dict[str, list[int]]
 ) -> list[tuple[str, Path, asyncio.subprocess.Process]]:
     started = []
     # py-spy leaves idle samples out, so a window longer than the phase only costs time.
     seconds = {"publish": scenario.duration, "idle": scenario.hold, "connect": 6.0}[scenario.kind]
-    for name in options.profile:
+    # nchan has no `service` group: only what the system runs is sampled.
+    for name in (name for name in options.profile if groups.get(name)):
         # The first process of the group: with several replicas, the first SSE service.
-        out = Path(f"{options.profile_prefix}-{scenario.name}-{name}.collapsed")
+        out = Path(f"{options.profile_prefix}-{scenario.name}-{system}-{name}.collapsed")
         process = await profile.record(groups[name][0], seconds, out, options.profile_native)
         if process is None:
             raise ChildError("--profile needs py-spy: pip install py-spy")
@@ -237,30 +252,54 @@ async def _publish(scenario: Scenario, result: Result, client: Child, publisher:
         result["delivered_pct"] = 0.0
 
 
-def run_scenario(scenario: Scenario, options: Options, budget_s: float) -> Result:
-    """Runs `scenario` on fresh servers within min(its own time limit, `budget_s`); never raises."""
+def _server_cpu_per_event(result: Result, server: tuple[str, ...]) -> None:
+    """The server's CPU time per delivered event, in microseconds: what a delivery costs."""
+    delivered = result.get("delivered")
+    if not delivered:
+        return
+    pct = sum(result["cpu_run_pct"].get(name, 0.0) for name in server)
+    result["server_cpu_us_per_event"] = round(pct / 100 * result["cpu_run_wall_s"] / delivered * 1e6, 2)
+
+
+def system_for(name: str, scenario: Scenario, options: Options) -> System:
+    """Fresh, not started: the project as the options and scenario ask, or the peer."""
+    if name == "nchan":
+        return NchanServers(options.run_root / f"{scenario.name}-nchan")
+    direct = options.direct or scenario.direct
+    return Servers(
+        options.run_root / scenario.name,
+        direct=direct,
+        sse_env=options.sse_env,
+        unix_upstream=options.unix_upstream,
+        replicas=scenario.replicas,
+    )
+
+
+def run_scenario(scenario: Scenario, system: str, options: Options, budget_s: float) -> Result:
+    """Runs `scenario` against `system` (project or nchan) on fresh servers within min(its own time
+    limit, `budget_s`); never raises."""
+    servers = system_for(system, scenario, options)
+    direct = isinstance(servers, Servers) and servers.direct
     result: Result = {
+        "system": system,
         "scenario": scenario.name,
         "kind": scenario.kind,
         "clients": scenario.clients,
         "channels": scenario.channels,
         "rate": scenario.rate,
         "duration": scenario.duration if scenario.kind == "publish" else scenario.hold,
-        "via": "direct" if options.direct else "nginx",
+        "via": "direct" if direct else "nginx",
         "replicas": scenario.replicas,
         "target": scenario.target.describe(),
     }
     limit = max(1.0, min(scenario.time_limit, budget_s))
     started = time.monotonic()
-    servers = Servers(
-        options.run_root / scenario.name,
-        direct=options.direct,
-        sse_env=options.sse_env,
-        unix_upstream=options.unix_upstream,
-        replicas=scenario.replicas,
-    )
     try:
-        raise_fd_limit(scenario.clients + 256)
+        allowed = streams_allowed(scenario.clients)
+        if allowed < scenario.clients:
+            result["fd_limited"] = f"{allowed} of {scenario.clients} streams, as the descriptor limit allows"
+            scenario = scenario.with_clients(allowed)
+            result["clients"] = scenario.clients
         servers.start()
         asyncio.run(asyncio.wait_for(drive(scenario, servers, options, result), limit))
     except TimeoutError:

@@ -1,4 +1,4 @@
-"""The scenarios of issue 6 and their targets, as data; `--quick` scales them down for smoke runs,
+"""The scenarios and their targets, as data; `--quick` scales them down for smoke runs,
 `--replicas` runs them on several SSE processes."""
 
 from __future__ import annotations
@@ -75,6 +75,9 @@ class Scenario:
     reconnect: bool = True
     # SSE service processes behind the one nginx, sharing the one Redis.
     replicas: int = 1
+    # The project without nginx: clients connect to the one SSE process itself. (The peer has no
+    # process apart from its nginx, so it runs the scenario as any other.)
+    direct: bool = False
 
     @property
     def name(self) -> str:
@@ -102,6 +105,15 @@ class Scenario:
     def with_replicas(self, replicas: int) -> Scenario:
         return replace(self, replicas=replicas)
 
+    def with_clients(self, clients: int) -> Scenario:
+        """At most `clients` streams, spread over the same channels."""
+        return replace(self, per_channel=max(1, clients // self.channels))
+
+    @property
+    def has_peer(self) -> bool:
+        """Whether nginx + nchan runs it too: it has no replicas to spread over."""
+        return self.replicas == 1
+
 
 # Backlog cap per connection (SSE_SEND_BUFFER_BYTES, 1 MiB) plus socket and proxy buffers.
 _FLOOD_PEAK_KB = 1024 + 256
@@ -126,6 +138,9 @@ SCENARIOS = [
         rate=20,
     ),
     Scenario("idle-5k", "idle", 5000, Target(max_kb_per_conn=20)),
+    # One SSE process holding 20,000 streams: through the template's nginx they would need 40,000
+    # connections, more than its 2 x 16,384, so the clients connect to the process itself.
+    Scenario("idle-20k", "idle", 20_000, Target(), hold=5.0, direct=True),
     Scenario("connect-5k", "connect", 5000, Target(max_connect_s=1.5), hold=1.0),
     Scenario(
         "flood-1k",

@@ -1,4 +1,4 @@
-"""Redis, the SSE service and nginx for one scenario: started fresh, measured from /proc, stopped.
+"""The project: Redis, the SSE service and nginx for one scenario, started fresh, measured from /proc.
 
 Started with the repo's `devstack`, so nginx runs the production template, the service the production
 settings (plus any `--env` overrides), and the publisher the project's Lua step. With `replicas`, several
@@ -7,37 +7,29 @@ SSE services share the one Redis behind the one nginx, named and socketed as `de
 
 from __future__ import annotations
 
-import resource
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
-from devstack.processes import Process, free_port
+from devstack.processes import free_port
+from devstack.replicas import nginx_in_front, sse_replicas
 from devstack.services import Nginx, RedisServer, SseService
 
 from .procstat import with_descendants
+from .system import started_pid
 
 # The benchmark's channels (bench, bench-N) are public, and its thousands of streams come from one address.
 BENCH_SSE_ENV = {"SSE_PUBLIC_PREFIXES": "bench", "SSE_MAX_CONNECTIONS_PER_ADDRESS": "1000000"}
 
 
-class LimitError(RuntimeError):
-    """The machine's descriptor limit is too low for the scenario; the message says what to raise."""
-
-
-def raise_fd_limit(needed: int) -> int:
-    """Raises this process's soft RLIMIT_NOFILE, which the servers and clients it starts inherit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        raise LimitError(f"needs {needed} file descriptors, the hard limit is {hard}: raise `ulimit -Hn`")
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft = hard
-    return soft
-
-
 @dataclass
 class Servers:
+    name: ClassVar[str] = "project"
+    memory_groups: ClassVar[tuple[str, ...]] = ("service", "nginx")
+    path_prefix: ClassVar[str] = "/sse/"
+    # Sent once the stream's channels are subscribed: from then on nothing published is missed.
+    ready_marker: ClassVar[str] = ": connected\n"
     run_dir: Path
     direct: bool = False
     sse_env: dict[str, str] = field(default_factory=dict)
@@ -54,48 +46,45 @@ class Servers:
             raise ValueError(f"{self.replicas} replicas: at least one, and only one without nginx")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.redis = RedisServer(self.run_dir, free_port())
-        self.sse_services = [self._sse_service(index) for index in range(1, self.replicas + 1)]
+        self.sse_services = sse_replicas(
+            self.run_dir,
+            self.redis.url,
+            self.replicas,
+            env={**BENCH_SSE_ENV, **self.sse_env},
+            unix_socket=self.unix_upstream and not self.direct,
+        )
         try:
             self.redis.start()
             for service in self.sse_services:
                 service.start()
             if not self.direct:
-                static = self.run_dir / "static"
-                static.mkdir(exist_ok=True)
-                self.nginx = Nginx(
-                    self.run_dir,
-                    free_port(),
-                    sse_upstream=",".join(service.upstream for service in self.sse_services),
-                    # Nothing listens there: the benchmark never asks for a Django page.
-                    django_upstream=f"127.0.0.1:{free_port()}",
-                    static_root=static,
-                ).start()
+                # The benchmark never asks for a Django page.
+                self.nginx = nginx_in_front(self.run_dir, self.sse_services).start()
         except BaseException:
             self.stop()
             raise
         return self
-
-    def _sse_service(self, index: int) -> SseService:
-        name = "sse" if index == 1 else f"sse-{index}"
-        uds = self.run_dir / f"{name}.sock" if self.unix_upstream and not self.direct else None
-        env = {**BENCH_SSE_ENV, **self.sse_env}
-        return SseService(self.run_dir, self.redis.url, free_port(), env=env, name=name, uds=uds)
 
     @property
     def port(self) -> int:
         """Where the load client connects: nginx, or the service itself with --direct."""
         return self.nginx.port if self.nginx is not None else self.sse_services[0].port
 
+    def publish_target(self) -> dict[str, Any]:
+        """The publisher goes through Redis with the project's Lua step, as Django does."""
+        return {"redis_port": self.redis.port}
+
     def pids(self) -> dict[str, list[int]]:
         """Process groups as reported: nginx is its master plus the workers of the moment; `service`
         is every replica, and with several each is also a detail group of its own (`service:sse-2`)."""
         groups = {
-            "service": [_pid(service.process) for service in self.sse_services],
-            "redis": [_pid(self.redis.process)],
+            "service": [started_pid(service.process) for service in self.sse_services],
+            "redis": [started_pid(self.redis.process)],
         }
         if len(self.sse_services) > 1:
-            groups.update({f"service:{s.name}": [_pid(s.process)] for s in self.sse_services})
-        groups["nginx"] = with_descendants([_pid(self.nginx.process)]) if self.nginx is not None else []
+            groups.update({f"service:{s.name}": [started_pid(s.process)] for s in self.sse_services})
+        nginx = [started_pid(self.nginx.process)] if self.nginx is not None else []
+        groups["nginx"] = with_descendants(nginx)
         return groups
 
     def streams(self) -> dict[str, int]:
@@ -131,9 +120,3 @@ def _open_streams(address: int | Path) -> int:
         if line.startswith("sse_connections "):
             return int(float(line.split()[1]))
     raise OSError(f"no sse_connections in the /metrics of {address}")
-
-
-def _pid(process: Process | None) -> int:
-    if process is None:
-        raise RuntimeError("server not started")
-    return process.pid

@@ -16,10 +16,18 @@ class StartError(RuntimeError):
     """A process did not become ready; the message carries the end of its log."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(taken: set[int] | None = None) -> int:
+    """A loopback port free right now. With `taken` (ports handed out, or reserved, but not bound yet),
+    also one not in it, and it joins it: several servers can be given ports before any of them starts."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if taken is None:
+            return port
+        if port not in taken:
+            taken.add(port)
+            return port
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, process: Process | None = None) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import getpass
 import http.client
 import os
+import pwd
 import secrets
 import shutil
 import socket
@@ -20,6 +20,7 @@ from .processes import Process, StartError, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 KEY_PREFIX = "sse"
+NGINX_RENDER = REPO / "nginx" / "render.sh"
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -214,17 +215,16 @@ class Nginx:
         nginx_dir = self.run_dir / "nginx"
         nginx_dir.mkdir(parents=True, exist_ok=True)
         config = nginx_dir / "nginx.conf"
-        env = {
-            "NGINX_LISTEN": f"127.0.0.1:{self.port}",
-            "NGINX_USER": getpass.getuser(),
-            "NGINX_RUN_DIR": str(nginx_dir),
-            "SSE_UPSTREAM": self.sse_upstream,
-            "DJANGO_UPSTREAM": self.django_upstream,
-            "NGINX_STATIC_ROOT": str(self.static_root),
-        }
+        values = nginx_template_values(
+            self.port,
+            nginx_dir,
+            sse_upstream=self.sse_upstream,
+            django_upstream=self.django_upstream,
+            static_root=self.static_root,
+        )
         subprocess.run(
-            ["sh", str(REPO / "nginx" / "render.sh"), str(config)],
-            env={**os.environ, **env},
+            ["sh", str(NGINX_RENDER), str(config)],
+            env={**os.environ, **values},
             check=True,
             capture_output=True,
         )
@@ -240,6 +240,22 @@ class Nginx:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
+
+
+def nginx_template_values(
+    port: int, run_dir: Path, *, sse_upstream: str, django_upstream: str, static_root: Path
+) -> dict[str, str]:
+    """The template's variables (`nginx/render.sh` lists them) for an nginx run by this user on
+    127.0.0.1:`port`, its pid and temporary files in `run_dir`, which must exist before nginx starts."""
+    return {
+        "NGINX_LISTEN": f"127.0.0.1:{port}",
+        # The effective user: nginx's `user` directive is ignored unless it runs as root.
+        "NGINX_USER": pwd.getpwuid(os.geteuid()).pw_name,
+        "NGINX_RUN_DIR": str(run_dir),
+        "NGINX_STATIC_ROOT": str(static_root),
+        "SSE_UPSTREAM": sse_upstream,
+        "DJANGO_UPSTREAM": django_upstream,
+    }
 
 
 def nginx_binary() -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cluster import RedisCluster
 from .processes import Process, free_port
+from .replicas import nginx_in_front, sse_replicas
 from .services import DjangoSite, Nginx, RedisServer, SseService
 
 
@@ -31,8 +31,6 @@ class Stack:
     nginx: Nginx = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.sse_replicas < 1:
-            raise ValueError(f"sse_replicas must be at least 1, not {self.sse_replicas}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         sse_env, django_env = dict(self.sse_env), {}
         taken: set[int] = set()
@@ -44,23 +42,24 @@ class Stack:
             sse_env = {"SSE_REDIS_CLUSTER_NODES": self.cluster.startup_nodes, **sse_env}
             django_env = {"REDIS_CLUSTER_NODES": self.cluster.startup_nodes}
         else:
-            self.redis_server, self.cluster = RedisServer(self.run_dir, _free_port(taken)), None
+            self.redis_server, self.cluster = RedisServer(self.run_dir, free_port(taken)), None
             redis_url = self.redis_server.url
-        self.sse_services = []
-        for index in range(1, self.sse_replicas + 1):
-            name = "sse" if index == 1 else f"sse-{index}"
-            uds = _socket_path(self.run_dir, f"{name}.sock") if self.sse_unix_socket else None
-            service = SseService(
-                self.run_dir, redis_url, _free_port(taken), env=dict(sse_env), name=name, uds=uds
-            )
-            self.sse_services.append(service)
-        self.django = DjangoSite(self.run_dir, redis_url, _free_port(taken), overrides=django_env)
-        self.nginx = Nginx(
+        self.sse_services = sse_replicas(
             self.run_dir,
-            self.port or _free_port(taken),
-            sse_upstream=",".join(service.upstream for service in self.sse_services),
+            redis_url,
+            self.sse_replicas,
+            env=sse_env,
+            unix_socket=self.sse_unix_socket,
+            taken=taken,
+        )
+        self.django = DjangoSite(self.run_dir, redis_url, free_port(taken), overrides=django_env)
+        self.nginx = nginx_in_front(
+            self.run_dir,
+            self.sse_services,
+            port=self.port,
             django_upstream=f"127.0.0.1:{self.django.port}",
             static_root=self.django.static_root,
+            taken=taken,
         )
 
     @property
@@ -97,20 +96,3 @@ class Stack:
     def stop(self) -> None:
         for part in reversed(self._parts()):
             part.stop()
-
-
-def _free_port(taken: set[int]) -> int:
-    """A free port not in `taken` (handed out, or reserved by a cluster, but not bound yet); now taken too."""
-    port = free_port()
-    while port in taken:
-        port = free_port()
-    taken.add(port)
-    return port
-
-
-def _socket_path(run_dir: Path, name: str) -> Path:
-    """`run_dir/name`, or a fresh directory under /tmp if that is too long for a Unix socket."""
-    path = run_dir.resolve() / name
-    if len(str(path).encode()) <= 100:
-        return path
-    return Path(tempfile.mkdtemp(prefix="devstack-")) / name

@@ -40,7 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "live",
+    "django_sse_push",
     "demo",
 ]
 
@@ -117,14 +117,16 @@ LOGGING = {
     "loggers": {"django": {"handlers": [], "level": "INFO"}},
 }
 
-# The publish path (live/); these must match the SSE service's values (README.md, "Wire contract").
-REDIS_URL = read_str(_env, "REDIS_URL", default="redis://127.0.0.1:6379/0")
-if urlsplit(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
-    raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://; got {REDIS_URL!r}")
+# The publish path (django_sse_push/); these must match the SSE service's values (README.md, "Wire contract").
+SSE_REDIS_URL = read_str(_env, "REDIS_URL", default="redis://127.0.0.1:6379/0")
+if urlsplit(SSE_REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
+    raise ImproperlyConfigured(
+        f"REDIS_URL must start with redis://, rediss:// or unix://; got {SSE_REDIS_URL!r}"
+    )
 # A Redis Cluster's start-up nodes (host:port, comma-separated); when set, REDIS_URL is not used and
 # events travel on sharded pub/sub.
-REDIS_CLUSTER_NODES = read_list(_env, "REDIS_CLUSTER_NODES", default=[])
-for _node in REDIS_CLUSTER_NODES:
+SSE_REDIS_CLUSTER_NODES = read_list(_env, "REDIS_CLUSTER_NODES", default=[])
+for _node in SSE_REDIS_CLUSTER_NODES:
     if not re.fullmatch(r"[^\s:]+:\d{1,5}", _node):
         raise ImproperlyConfigured(f"REDIS_CLUSTER_NODES entries must be host:port; got {_node!r}")
 SSE_KEY_PREFIX = read_str(_env, "SSE_KEY_PREFIX", default="sse")
@@ -136,11 +138,11 @@ if not re.fullmatch(r"[^\s{}]+", SSE_KEY_PREFIX):
 SSE_MAX_PAYLOAD_BYTES = read_int(_env, "SSE_MAX_PAYLOAD_BYTES", default=65536, minimum=1)
 SSE_STREAM_MAXLEN = read_int(_env, "SSE_STREAM_MAXLEN", default=1000, minimum=1)
 
-# Private channels (live/permissions.py, live/tickets.py; README.md, "Security model").
+# Private channels (django_sse_push/permissions.py, django_sse_push/tickets.py; README.md, "Security model").
 SSE_PUBLIC_PREFIXES = read_list(_env, "SSE_PUBLIC_PREFIXES", default=["public."])
 for _prefix in SSE_PUBLIC_PREFIXES:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", _prefix):
         raise ImproperlyConfigured(f"SSE_PUBLIC_PREFIXES entries must start channel names; got {_prefix!r}")
 SSE_TICKET_TTL_SECONDS = read_int(_env, "SSE_TICKET_TTL_SECONDS", default=300, minimum=10)
 # Who may read a private channel: a dotted path to `can_read_channel(user, channel) -> bool`.
-SSE_CHANNEL_PERMISSION = "live.permissions.default_can_read_channel"
+SSE_CHANNEL_PERMISSION = "django_sse_push.permissions.default_can_read_channel"

@@ -10,7 +10,7 @@ from django.views.static import serve
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("demo.urls")),
-    path("live/", include("live.urls")),
+    path("live/", include("django_sse_push.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from demo.models import BoardItem, Notification
 from demo.signals import ANNOUNCEMENT_CHANNEL
-from live.publish import publish_on_commit
+from django_sse_push.publish import publish_on_commit
 
 
 @admin.action(description="Broadcast the selected items as announcements")

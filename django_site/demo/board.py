@@ -2,6 +2,8 @@
 
 Posting saves a BoardItem; its `post_save` publishes it on commit (demo/signals.py). The page's
 live.js stream (`{% live_stream %}`) also carries the user's notifications and admin announcements.
+`/board/htmx/` is the same board as an htmx page: the items and notifications arrive as HTML
+fragments rendered by Django (`{% htmx_stream %}`), with no JavaScript of the page's own.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from demo.models import BoardItem, Notification
-from demo.signals import BOARD_CHANNEL
-from live.presence import subscriber_count
+from demo.signals import BOARD_CHANNEL, BOARD_FRAGMENT_CHANNEL, notification_fragment_channel
+from django_sse_push.presence import subscriber_count
 
 logger = logging.getLogger(__name__)
 SHOWN = 30
@@ -41,22 +43,35 @@ def board(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             form.instance.author = request.user
             item = form.save()
+            if request.headers.get("HX-Request") == "true":
+                return HttpResponse(status=204)  # the item comes back over the stream
             if request.accepts("application/json") and not request.accepts("text/html"):
                 return JsonResponse({"id": item.pk})
             return redirect("demo:board")
         if request.accepts("application/json") and not request.accepts("text/html"):
             return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+    context = {**_board_context(request), "form": form, "listeners": _listeners()}
+    return render(request, "demo/board.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+def board_htmx(request: HttpRequest) -> HttpResponse:
+    context = {**_board_context(request), "form": BoardItemForm()}
+    if request.user.is_authenticated:
+        context["notification_channel"] = notification_fragment_channel(request.user.pk)
+    return render(request, "demo/board_htmx.html", context)
+
+
+def _board_context(request: HttpRequest) -> dict[str, object]:
     notifications = (
         Notification.objects.filter(recipient=request.user)[:10] if request.user.is_authenticated else []
     )
-    context = {
-        "form": form,
+    return {
         "items": BoardItem.objects.select_related("author")[:SHOWN],
         "notifications": notifications,
-        "listeners": _listeners(),
         "board_channel": BOARD_CHANNEL,
+        "board_fragment_channel": BOARD_FRAGMENT_CHANNEL,
     }
-    return render(request, "demo/board.html", context, status=400 if form.errors else 200)
 
 
 @require_GET

@@ -1,4 +1,4 @@
-"""The publish form: field rules come from live.validation so they match the publisher."""
+"""The publish form: field rules come from django_sse_push.validation so they match the publisher."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from live.exceptions import PublishError
-from live.validation import validate_channel, validate_event_type
+from django_sse_push.exceptions import PublishError
+from django_sse_push.validation import validate_channel, validate_event_type
 
 
 class PublishForm(forms.Form):

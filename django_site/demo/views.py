@@ -18,15 +18,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from demo.forms import PublishForm
-from live.exceptions import (
+from django_sse_push.exceptions import (
     InvalidChannelError,
     InvalidEventTypeError,
     PublishBackendError,
     PublishError,
 )
-from live.permissions import can_read_channel, is_public
-from live.publish import publish
-from live.validation import CHANNEL_RE
+from django_sse_push.permissions import can_read_channel, is_public
+from django_sse_push.publish import publish
+from django_sse_push.validation import CHANNEL_RE
 
 SSE_PATH = "/sse/"  # nginx routes it to the SSE service
 DEFAULT_CHANNEL = "public.demo"
@@ -59,7 +59,7 @@ def index(request: HttpRequest) -> HttpResponse:
         # No stream for a page with a bad channel: the SSE service would refuse it anyway.
         "stream_url": "" if bad_channels else _stream_url(channels),
         # Private channels need a ticket first; demo.js asks this URL for one.
-        "ticket_url": "" if all(is_public(c) for c in channels) else reverse("live:ticket"),
+        "ticket_url": "" if all(is_public(c) for c in channels) else reverse("sse_push:ticket"),
         "named_event_types": NAMED_EVENT_TYPES,
         "event_types": " ".join(NAMED_EVENT_TYPES),
     }

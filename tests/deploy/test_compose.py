@@ -11,13 +11,13 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tests.support.nginx_vars import local_nginx_vars
+from devstack.processes import free_port
+from devstack.services import nginx_template_values
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "nginx" / "nginx.conf.template"
@@ -70,7 +70,7 @@ def _image_files(context: Path, dockerfile: Path) -> tuple[dict[PurePosixPath, P
     for op, rest in _instructions(dockerfile):
         if op == "WORKDIR":
             workdir = workdir / rest
-        elif op == "COPY":
+        elif op == "COPY" and "--from=" not in rest:  # from the context, not from a build stage
             *sources, dest = [w for w in shlex.split(rest) if not w.startswith("--")]
             for source in sources:
                 path = context / source
@@ -107,12 +107,6 @@ def _render_sh_vars() -> set[str]:
     match = re.search(r'^vars="([^"]*)"', RENDER_SH.read_text(), re.MULTILINE)
     assert match, "render.sh has no vars= line"
     return set(match.group(1).split())
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_config_validates_with_a_clean_environment(compose: Callable[..., Any]) -> None:
@@ -342,8 +336,14 @@ def test_local_rendered_config_passes_nginx_t(
     render: Callable[..., Path], require: Callable[[str], str], tmp_path: Path
 ) -> None:
     nginx = require("nginx")
-    variables = local_nginx_vars(tmp_path, f"unix:{tmp_path / 'sse.sock'}", _free_port())
-    conf = render(variables, tmp_path / "nginx.conf")
+    values = nginx_template_values(
+        free_port(),
+        tmp_path,
+        sse_upstream=f"unix:{tmp_path / 'sse.sock'}",
+        django_upstream=f"unix:{tmp_path / 'django.sock'}",
+        static_root=tmp_path / "static",
+    )
+    conf = render(values, tmp_path / "nginx.conf")
     result = subprocess.run(
         [nginx, "-t", "-c", str(conf), "-g", "daemon off;"], capture_output=True, text=True, timeout=30
     )

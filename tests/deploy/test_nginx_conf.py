@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import signal
 import socket
 import socketserver
@@ -24,7 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.nginx_vars import local_nginx_vars
+from devstack.processes import free_port
+from devstack.services import nginx_template_values
 
 
 class _Upstream(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -90,12 +90,6 @@ class Proxy:
         return [r["path"] for r in self.sse.requests + self.django.requests]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -113,24 +107,21 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
 def proxy(tmp_path: Path, render: Callable[..., Path], require: Callable[[str], str]) -> Iterator[Proxy]:
     nginx = require("nginx")
     # Unix socket paths are limited to ~107 bytes; pytest's tmp_path can be longer.
-    sockets = Path(os.environ.get("TMPDIR", "/tmp")) / f"deploy-{os.getpid()}-{_free_port()}"
+    sockets = Path(os.environ.get("TMPDIR", "/tmp")) / f"deploy-{os.getpid()}-{free_port()}"
     sockets.mkdir()
     run_dir, static = tmp_path / "run", tmp_path / "static"
     run_dir.mkdir()
     static.mkdir()
     (static / "app.css").write_text("body { color: black; }\n")
-    port = _free_port()
-    conf = render(
-        {
-            "NGINX_LISTEN": f"127.0.0.1:{port}",
-            "NGINX_USER": pwd.getpwuid(os.geteuid()).pw_name,
-            "NGINX_RUN_DIR": str(run_dir),
-            "NGINX_STATIC_ROOT": str(static),
-            "SSE_UPSTREAM": f"unix:{sockets / 'sse.sock'}",
-            "DJANGO_UPSTREAM": f"unix:{sockets / 'django.sock'}",
-        },
-        tmp_path / "nginx.conf",
+    port = free_port()
+    values = nginx_template_values(
+        port,
+        run_dir,
+        sse_upstream=f"unix:{sockets / 'sse.sock'}",
+        django_upstream=f"unix:{sockets / 'django.sock'}",
+        static_root=static,
     )
+    conf = render(values, tmp_path / "nginx.conf")
     upstreams = [_Upstream(sockets / "sse.sock"), _Upstream(sockets / "django.sock")]
     for upstream in upstreams:
         threading.Thread(target=upstream.serve_forever, daemon=True).start()
@@ -304,10 +295,15 @@ def test_sse_is_balanced_over_every_address_the_upstream_name_resolves_to(
         replica = _Replica((address, replicas[0].server_address[1] if replicas else 0))
         threading.Thread(target=replica.serve_forever, daemon=True).start()
         replicas.append(replica)
-    listen = _free_port()
-    conf = render(
-        local_nginx_vars(tmp_path, f"sse:{replicas[0].server_address[1]}", listen), tmp_path / "nginx.conf"
+    listen = free_port()
+    values = nginx_template_values(
+        listen,
+        tmp_path,
+        sse_upstream=f"sse:{replicas[0].server_address[1]}",
+        django_upstream=f"unix:{tmp_path / 'django.sock'}",
+        static_root=tmp_path / "static",
     )
+    conf = render(values, tmp_path / "nginx.conf")
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n" + "".join(f"{a} sse\n" for a in addresses))
     script = 'mount --bind "$1" /etc/hosts && exec "$2" -c "$3" -g "daemon off;"'

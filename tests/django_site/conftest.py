@@ -41,7 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def key_prefix(settings: Settings, redis_server: RedisServer) -> str:
     """Point the publisher at the test server with fresh key names, so tests never collide."""
     prefix = f"test-{uuid.uuid4().hex[:12]}"
-    settings.REDIS_URL = redis_server.url
+    settings.SSE_REDIS_URL = redis_server.url
     settings.SSE_KEY_PREFIX = prefix
     return prefix
 
@@ -60,6 +60,6 @@ def unreachable_redis_url() -> str:
 @pytest.fixture(scope="session", autouse=True)
 def _close_publisher_client() -> Iterator[None]:
     yield
-    from live import _redis
+    from django_sse_push import _redis
 
     _redis.close()

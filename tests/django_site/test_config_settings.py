@@ -16,7 +16,7 @@ DJANGO_SITE = Path(__file__).resolve().parents[2] / "django_site"
 PRINT_SETTINGS = (
     "import django; django.setup(); from django.conf import settings as s; "
     "print(s.DEBUG, s.SECURE_PROXY_SSL_HEADER, s.CSRF_COOKIE_SECURE, s.ALLOWED_HOSTS, "
-    "s.SSE_KEY_PREFIX, s.SSE_MAX_PAYLOAD_BYTES, s.SSE_STREAM_MAXLEN, s.REDIS_URL)"
+    "s.SSE_KEY_PREFIX, s.SSE_MAX_PAYLOAD_BYTES, s.SSE_STREAM_MAXLEN, s.SSE_REDIS_URL)"
 )
 
 

@@ -12,7 +12,7 @@ import redis
 
 from devstack.processes import free_port
 from devstack.services import DjangoSite
-from live import keys
+from django_sse_push import keys
 from tests.support.site import log_in
 
 

@@ -13,7 +13,7 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 from pytest_django.fixtures import Settings
 
-from live import keys
+from django_sse_push import keys
 
 pytestmark = pytest.mark.django_db
 
@@ -206,7 +206,7 @@ def test_form_with_an_oversized_payload_is_a_400(user_client: Client, settings: 
 def test_form_when_redis_is_down_is_a_503_with_a_message(
     user_client: Client, settings: Settings, unreachable_redis_url: str
 ) -> None:
-    settings.REDIS_URL = unreachable_redis_url
+    settings.SSE_REDIS_URL = unreachable_redis_url
 
     response = user_client.post("/", {"channel": DEMO, "event": "", "data": "1"})
 

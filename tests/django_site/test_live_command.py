@@ -13,7 +13,7 @@ import redis
 from django.core.management import CommandError, call_command
 from pytest_django.fixtures import Settings
 
-from live import keys
+from django_sse_push import keys
 
 DJANGO_SITE = Path(__file__).resolve().parents[2] / "django_site"
 
@@ -61,7 +61,7 @@ def test_command_turns_publish_errors_into_command_errors() -> None:
 
 
 def test_command_reports_an_unreachable_redis(settings: Settings, unreachable_redis_url: str) -> None:
-    settings.REDIS_URL = unreachable_redis_url
+    settings.SSE_REDIS_URL = unreachable_redis_url
 
     with pytest.raises(CommandError, match="could not publish"):
         call_command("publish", "demo", "1")

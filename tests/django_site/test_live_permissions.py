@@ -1,4 +1,4 @@
-"""live.permissions: the public/private rule and the default hook, and choosing another hook."""
+"""django_sse_push.permissions: the public/private rule and the default hook, and choosing another hook."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from pytest_django.fixtures import Settings
 
-from live.permissions import can_read_channel, default_can_read_channel, is_public
+from django_sse_push.permissions import can_read_channel, default_can_read_channel, is_public
 
 pytestmark = pytest.mark.django_db
 

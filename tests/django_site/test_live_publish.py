@@ -1,4 +1,4 @@
-"""live.publish.publish(): what lands in Redis, and what is refused."""
+"""django_sse_push.publish.publish(): what lands in Redis, and what is refused."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import redis
 from pytest_django.fixtures import Settings
 
-from live import keys
-from live.exceptions import (
+from django_sse_push import keys
+from django_sse_push.exceptions import (
     InvalidChannelError,
     InvalidEventTypeError,
     PayloadNotSerializableError,
@@ -19,7 +19,7 @@ from live.exceptions import (
     PublishBackendError,
     PublishError,
 )
-from live.publish import publish
+from django_sse_push.publish import publish
 
 
 def _id(event_id: str | bytes) -> tuple[int, int]:
@@ -177,7 +177,7 @@ def test_payload_limit_counts_utf8_bytes_of_the_json_text(
 
 
 def test_redis_failure_is_a_publish_backend_error(settings: Settings, unreachable_redis_url: str) -> None:
-    settings.REDIS_URL = unreachable_redis_url
+    settings.SSE_REDIS_URL = unreachable_redis_url
 
     with pytest.raises(PublishBackendError, match="could not publish to 'demo'"):
         publish("demo", 1)

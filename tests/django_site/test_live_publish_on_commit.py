@@ -1,4 +1,4 @@
-"""live.publish.publish_on_commit(): checked now, sent only after a commit."""
+"""django_sse_push.publish.publish_on_commit(): checked now, sent only after a commit."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 import redis
 from django.db import transaction
 
-from live import keys
-from live.exceptions import InvalidChannelError, PayloadNotSerializableError
-from live.publish import publish_on_commit
+from django_sse_push import keys
+from django_sse_push.exceptions import InvalidChannelError, PayloadNotSerializableError
+from django_sse_push.publish import publish_on_commit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

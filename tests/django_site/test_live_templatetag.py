@@ -21,7 +21,7 @@ CONFIG_RE = re.compile(r'<script id="live-stream" type="application/json">(.*?)<
 def render(source: str, user: Any) -> str:
     request = RequestFactory().get("/")
     request.user = user
-    return Template("{% load live %}" + source).render(Context({"request": request}))
+    return Template("{% load sse_push %}" + source).render(Context({"request": request}))
 
 
 def options(html: str) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def test_public_channels_need_no_ticket() -> None:
     found = options(html)
     del found["lastEventId"]
     assert found == {"channels": ["public.board", "public.news"], "url": "/sse/"}
-    assert '<script src="/static/live/live.js"></script>' in html
+    assert '<script src="/static/sse_push/live.js"></script>' in html
 
 
 def test_user_adds_the_private_channel_with_a_ticket_url_and_csrf_token() -> None:
@@ -53,13 +53,13 @@ def test_user_is_ignored_for_anonymous_visitors() -> None:
 
 
 def test_the_script_is_a_static_file() -> None:
-    assert finders.find("live/live.js")
+    assert finders.find("sse_push/live.js")
 
 
 def test_the_stream_starts_from_each_channels_newest_event_so_nothing_published_after_render_is_missed() -> (
     None
 ):
-    from live.publish import publish
+    from django_sse_push.publish import publish
 
     event_id = publish("public.board", {"n": 1})
     publish("public.elsewhere", {"n": 2})

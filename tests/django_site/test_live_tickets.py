@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -12,9 +11,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from pytest_django.fixtures import Settings
 
-from live import keys
-from live.exceptions import TicketBackendError
-from live.tickets import revoke_user_tickets
+from devstack.tickets import ticket_key
+from django_sse_push import keys
+from django_sse_push.exceptions import TicketBackendError
+from django_sse_push.tickets import revoke_user_tickets
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def as_alice(alice: Any) -> Client:
 
 
 def _stored(redis_client: redis.Redis, prefix: str, token: str) -> tuple[dict[str, Any], int]:
-    key = keys.ticket_key(prefix, hashlib.sha256(token.encode()).hexdigest())
+    key = ticket_key(token, prefix)
     raw = redis_client.get(key)
     assert raw is not None, "no ticket stored under the token's hash"
     return json.loads(raw), int(redis_client.ttl(key))
@@ -165,7 +165,7 @@ def test_only_post_with_a_csrf_token(alice: Any) -> None:
 
 
 def test_redis_down_is_a_503(as_alice: Client, settings: Settings, unreachable_redis_url: str) -> None:
-    settings.REDIS_URL = unreachable_redis_url
+    settings.SSE_REDIS_URL = unreachable_redis_url
 
     response = as_alice.post("/live/ticket", {"channel": "public.x"})
 
@@ -191,9 +191,7 @@ def test_revoking_deletes_every_ticket_of_the_user_and_tells_the_sse_service(
 
     assert message is not None and message["data"] == f"revoke-user {alice.pk}".encode()
     for token in tokens:
-        assert (
-            redis_client.get(keys.ticket_key(key_prefix, hashlib.sha256(token.encode()).hexdigest())) is None
-        )
+        assert redis_client.get(ticket_key(token, key_prefix)) is None
     assert redis_client.exists(keys.user_tickets_key(key_prefix, str(alice.pk))) == 0
     assert _stored(redis_client, key_prefix, bobs)[0]["user"] == str(bob.pk)
 
@@ -207,13 +205,13 @@ def test_logging_out_revokes_the_users_tickets(
 
     assert client.post("/accounts/logout/").status_code == 302
 
-    assert redis_client.get(keys.ticket_key(key_prefix, hashlib.sha256(token.encode()).hexdigest())) is None
+    assert redis_client.get(ticket_key(token, key_prefix)) is None
 
 
 def test_logout_still_works_when_redis_is_down(
     as_alice: Client, settings: Settings, unreachable_redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings.REDIS_URL = unreachable_redis_url
+    settings.SSE_REDIS_URL = unreachable_redis_url
 
     assert as_alice.post("/accounts/logout/").status_code == 302
     assert "not revoked at logout" in caplog.text

@@ -193,7 +193,7 @@ async def test_tickets_revocation_and_presence_work_through_the_cluster(stack: S
     """Tickets, revocation (a sharded control message) and presence counts, all on the cluster."""
     setup = (
         "from django.contrib.auth import get_user_model\n"
-        "from live.tickets import issue_ticket\n"
+        "from django_sse_push.tickets import issue_ticket\n"
         "alice = get_user_model().objects.get(username='alice')\n"
         "print(alice.pk, issue_ticket(alice, [f'user.{alice.pk}']).token)\n"
     )
@@ -203,13 +203,15 @@ async def test_tickets_revocation_and_presence_work_through_the_cluster(stack: S
         event_id = stack.django.manage("publish", f"user.{pk}", '{"for": "alice"}').stdout.strip()
         (event,) = await stream.wait_for_events(1)
         assert (event.channel, event.stream_id, event.data) == (f"user.{pk}", event_id, '{"for":"alice"}')
-        count = f"from live.presence import subscriber_count\nprint(subscriber_count('user.{pk}'))\n"
+        count = (
+            f"from django_sse_push.presence import subscriber_count\nprint(subscriber_count('user.{pk}'))\n"
+        )
         async with asyncio.timeout(5):
             while stack.django.manage("shell", "-v", "0", "-c", count).stdout.strip() != "1":
                 await asyncio.sleep(0.2)
         revoke = (
             "from django.contrib.auth import get_user_model\n"
-            "from live.tickets import revoke_user_tickets\n"
+            "from django_sse_push.tickets import revoke_user_tickets\n"
             f"print(revoke_user_tickets(get_user_model().objects.get(pk={pk})))\n"
         )
         assert stack.django.manage("shell", "-v", "0", "-c", revoke).stdout.strip() == "1"

@@ -30,7 +30,7 @@ async def test_manage_py_publish_reaches_a_client_through_nginx(stack: Stack, ch
 async def test_django_publish_reaches_several_channels_on_one_connection(stack: Stack, channel: str) -> None:
     other = channel + ".b"
     code = (
-        "from live.publish import publish\n"
+        "from django_sse_push.publish import publish\n"
         f"print(publish({channel!r}, {{'when': __import__('datetime').date(2026, 1, 2)}}))\n"
         f"print(publish({other!r}, ['x', 1.5, None], event='update'))\n"
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from devstack.processes import free_port
+from devstack.replicas import nginx_in_front
 from devstack.services import Nginx, RedisServer, SseService
 from tests.integration.probes import scrape
 from tests.support.publish import ContinuousPublisher, redis_at
@@ -46,10 +47,7 @@ def start_sse(run_dir: Path, redis: RedisServer, name: str = "sse", port: int = 
 
 
 def start_nginx(run_dir: Path, *services: SseService) -> Nginx:
-    upstreams = ",".join(f"127.0.0.1:{service.port}" for service in services)
-    static = run_dir / "static"
-    static.mkdir(exist_ok=True)
-    return Nginx(run_dir, free_port(), upstreams, f"127.0.0.1:{free_port()}", static).start()
+    return nginx_in_front(run_dir, services).start()
 
 
 async def listen_while(url: str, publisher: ContinuousPublisher, disrupt: Callable[[], None]) -> Followed:

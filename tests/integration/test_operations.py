@@ -38,7 +38,7 @@ async def test_metrics_move_as_clients_connect_and_events_flow(
 
 async def test_subscriber_count_in_django_sums_live_listeners(stack: Stack, channel: str) -> None:
     def count() -> int:
-        code = f"from live.presence import subscriber_count; print(subscriber_count({channel!r}))"
+        code = f"from django_sse_push.presence import subscriber_count; print(subscriber_count({channel!r}))"
         return int(stack.django.manage("shell", "-v", "0", "-c", code).stdout)
 
     async def eventually(expected: int) -> int:

@@ -14,11 +14,11 @@ import httpx
 import pytest
 import redis
 
+from devstack import tickets
 from devstack.processes import free_port
 from devstack.services import RedisServer, SseService
 from tests.conftest import TEST_SSE_ENV
 from tests.integration.probes import scrape
-from tests.support import tickets
 from tests.support.publish import publish
 from tests.support.sse import open_stream
 
@@ -90,7 +90,7 @@ async def test_an_expired_ticket_is_a_401(
     sse_service: SseService, redis_client: redis.Redis, private_channel: str
 ) -> None:
     token = tickets.issue(redis_client, [private_channel])
-    redis_client.pexpire(tickets.key(token), 1)
+    redis_client.pexpire(tickets.ticket_key(token), 1)
     await asyncio.sleep(0.05)
     assert await refusal(f"{sse_service.url}/sse/{private_channel}", cookie(token)) == (
         401,

@@ -7,7 +7,6 @@ demo users other tests rely on.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
+from devstack.tickets import ticket_key
 from tests.integration.probes import scrape
 from tests.support.site import alog_in, alog_out, arequest_ticket, astream
 from tests.support.sse import open_stream
@@ -52,10 +52,6 @@ async def browser(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     """A cookie jar on the site's one origin, as a browser tab has."""
     async with httpx.AsyncClient(base_url=stack.nginx.url, timeout=5) as client:
         yield client
-
-
-def ticket_key(token: str) -> str:
-    return f"sse:ticket:{hashlib.sha256(token.encode()).hexdigest()}"
 
 
 async def test_anonymous_visitors_hear_public_channels_and_nothing_else(
@@ -159,7 +155,7 @@ async def test_revoking_from_code_ends_the_stream_and_a_new_ticket_reopens_it(
     await arequest_ticket(browser, [alice.channel])
     code = (
         "from django.contrib.auth import get_user_model\n"
-        "from live.tickets import revoke_user_tickets\n"
+        "from django_sse_push.tickets import revoke_user_tickets\n"
         f"revoke_user_tickets(get_user_model().objects.get(pk={alice.pk}))\n"
     )
     async with astream(browser, f"/sse/{alice.channel}") as live:

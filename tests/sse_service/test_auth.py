@@ -9,10 +9,10 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from devstack import tickets
 from devstack.services import RedisServer
 from sse_service.auth import check_ticket, is_public, ticket_from, ticket_key
 from sse_service.exceptions import Refused
-from tests.support import tickets
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ async def test_a_malformed_ticket_counts_as_unknown(
     aclient: aioredis.Redis, redis_client: redis.Redis, stored: bytes
 ) -> None:
     token = tickets.issue(redis_client, ["user.a"])
-    redis_client.set(tickets.key(token), stored)
+    redis_client.set(tickets.ticket_key(token), stored)
     with pytest.raises(Refused) as refused:
         await check_ticket(aclient, "sse", token, ["user.a"])
     assert refused.value.status == 401

@@ -1,4 +1,5 @@
-"""Publishes through the project's own atomic publish step (the Lua script the Django site ships)."""
+"""Publishing in tests: one event, or a steady flow that rides out Redis outages (`devstack.publishing`
+is the Lua step itself)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import redis
 
-LUA = Path(__file__).resolve().parents[2] / "django_site" / "live" / "lua" / "publish.lua"
+from devstack.publishing import STREAM_MAXLEN, LuaPublisher, events_key
+from devstack.services import KEY_PREFIX
 
 
 def publish(
@@ -18,15 +19,11 @@ def publish(
     channel: str,
     data: str,
     event: str = "",
-    prefix: str = "sse",
-    maxlen: int = 1000,
+    prefix: str = KEY_PREFIX,
+    maxlen: int = STREAM_MAXLEN,
 ) -> str:
-    """`data` is the JSON text; returns the id Redis assigned."""
-    script = client.register_script(LUA.read_text())
-    keys = [f"{prefix}:{{{channel}}}:events", f"{prefix}:{{{channel}}}:trimmed"]
-    command = "SPUBLISH" if isinstance(client, redis.RedisCluster) else "PUBLISH"
-    result = script(keys=keys, args=[f"{prefix}:{{{channel}}}", event, data, maxlen, command])
-    return result.decode() if isinstance(result, bytes) else str(result)
+    """One event, as a test publishes it; returns the id Redis assigned."""
+    return LuaPublisher(client, prefix, maxlen).publish(channel, data, event)
 
 
 Client = redis.Redis | redis.RedisCluster
@@ -69,18 +66,19 @@ class ContinuousPublisher(threading.Thread):
         """What Redis holds: the truth, as a publish that failed on a dying node may still have run."""
         with self.connect() as client:
             return {
-                channel: [entry_id.decode() for entry_id, _ in client.xrange(f"sse:{{{channel}}}:events")]
+                channel: [entry_id.decode() for entry_id, _ in client.xrange(events_key(channel))]
                 for channel in self.channels
             }
 
     def run(self) -> None:
         client = self.connect()
+        publisher = LuaPublisher(client)
         started = time.monotonic()
         for n in range(self.count):
             channel = self.channels[n % len(self.channels)]
             while True:
                 try:
-                    self.published[channel].append(publish(client, channel, json.dumps({"n": n})))
+                    self.published[channel].append(publisher.publish(channel, json.dumps({"n": n})))
                     break
                 except _UNAVAILABLE:
                     time.sleep(0.05)

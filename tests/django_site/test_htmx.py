@@ -1,0 +1,145 @@
+"""HTML fragments for htmx: `publish(..., as_text=True)`, `publish_fragment` and `{% htmx_stream %}`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import redis
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
+from django.template import Context, Template
+from django.test import RequestFactory
+from pytest_django.fixtures import Settings
+
+from devstack.services import SseService
+from django_sse_push import keys
+from django_sse_push.exceptions import PayloadNotSerializableError, PayloadTooLargeError
+from django_sse_push.htmx import publish_fragment
+from django_sse_push.publish import publish
+from tests.support.sse import open_stream
+
+FRAGMENT = '<li class="{{ kind }}">\n  {{ text }}\r\n  {% csrf_token %}{{ user }}</li>\n'
+
+
+@pytest.fixture
+def fragment_template(settings: Settings, tmp_path: Path) -> str:
+    (tmp_path / "item.html").write_text(FRAGMENT)
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path]}]
+    return "item.html"
+
+
+def _stream(client: redis.Redis, prefix: str, channel: str) -> list[dict[bytes, bytes]]:
+    return [fields for _, fields in client.xrange(keys.stream_key(prefix, channel))]
+
+
+def test_as_text_sends_the_str_as_it_is(redis_client: redis.Redis, key_prefix: str) -> None:
+    publish("public.html", '<p class="x">"quoted" é</p>', event="item", as_text=True)
+    assert _stream(redis_client, key_prefix, "public.html") == [
+        {b"event": b"item", b"data": '<p class="x">"quoted" é</p>'.encode()}
+    ]
+
+
+@pytest.mark.parametrize("data", ["", b"<p>bytes</p>", {"html": "<p>"}, None, "\ud800"])
+def test_as_text_refuses_what_is_not_a_non_empty_str(data: object) -> None:
+    with pytest.raises(PayloadNotSerializableError, match="cannot be serialised to text"):
+        publish("public.html", data, as_text=True)
+
+
+def test_as_text_has_the_same_size_limit(settings: Settings) -> None:
+    settings.SSE_MAX_PAYLOAD_BYTES = 10
+    with pytest.raises(PayloadTooLargeError, match="11 bytes as UTF-8 text"):
+        publish("public.html", "<p>é123456", as_text=True)
+
+
+def test_a_fragment_is_rendered_for_everyone_alike_and_published_as_text(
+    redis_client: redis.Redis, key_prefix: str, fragment_template: str
+) -> None:
+    """No request: a CSRF token or the publishing user must not reach other people's pages."""
+    event_id = publish_fragment(
+        "public.html", fragment_template, {"kind": "new", "text": "<b>hi</b>"}, event="item", on_commit=False
+    )
+    assert event_id is not None
+    (entry,) = _stream(redis_client, key_prefix, "public.html")
+    assert entry == {b"event": b"item", b"data": b'<li class="new">\n  &lt;b&gt;hi&lt;/b&gt;\n  </li>'}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fragment_goes_out_on_commit_and_not_on_rollback(
+    redis_client: redis.Redis, key_prefix: str, fragment_template: str
+) -> None:
+    with transaction.atomic():
+        assert publish_fragment("public.html", fragment_template, {"text": "kept"}, event="item") is None
+        assert _stream(redis_client, key_prefix, "public.html") == []
+    with pytest.raises(RuntimeError), transaction.atomic():
+        publish_fragment("public.html", fragment_template, {"text": "rolled back"}, event="item")
+        raise RuntimeError
+    (entry,) = _stream(redis_client, key_prefix, "public.html")
+    assert b"kept" in entry[b"data"]
+
+
+async def test_a_multi_line_fragment_is_one_data_line_per_line_on_the_wire(
+    settings: Settings, sse_service: SseService, fragment_template: str
+) -> None:
+    """What htmx's extension gets is the EventSource's data: the lines joined with "\\n"."""
+    settings.SSE_KEY_PREFIX = "sse"  # the service's
+    async with open_stream(f"{sse_service.url}/sse/public.html-wire") as stream:
+        publish_fragment(
+            "public.html-wire", fragment_template, {"kind": "a", "text": "b"}, event="item", on_commit=False
+        )
+        (event,) = await stream.wait_for_events(1)
+    assert b'data: <li class="a">\ndata:   b\ndata:   </li>\n\n' in bytes(stream.raw)
+    assert event.data == '<li class="a">\n  b\n  </li>'
+
+
+def render(source: str, user: Any, context: dict[str, Any] | None = None) -> str:
+    request = RequestFactory().get("/")
+    request.user = user
+    return Template("{% load sse_push %}" + source).render(Context({"request": request, **(context or {})}))
+
+
+def _connect_url(html: str) -> dict[str, list[str]]:
+    match = re.search(r'data-sse-push-connect="([^"]*)"', html)
+    assert match, html
+    url = urlsplit(match.group(1).replace("&amp;", "&"))
+    assert url.path == "/sse/"
+    return parse_qs(url.query)
+
+
+def test_htmx_stream_wraps_the_block_for_the_sse_extension(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    newest = publish("public.board.html", "<li>old</li>", as_text=True)
+    block = '<ol sse-swap="item"><li>x</li></ol>'
+    html = render(
+        f'{{% htmx_stream "public.board.html" missing %}}{block}{{% endhtmx_stream %}}', AnonymousUser()
+    )
+    assert html.startswith('<div hx-ext="sse" data-sse-push-connect="')
+    assert (
+        '><ol sse-swap="item"><li>x</li></ol></div><script src="/static/sse_push/htmx-stream.js"></script>'
+        in html
+    )
+    assert _connect_url(html) == {
+        "channel": ["public.board.html"],
+        "lastEventId": [f"public.board.html/{newest}"],
+    }
+    assert "ticket-url" not in html
+
+
+@pytest.mark.django_db
+def test_htmx_stream_with_a_private_channel_carries_the_ticket_url_and_csrf_token() -> None:
+    user = get_user_model().objects.create_user("htmx-user", password="x")
+    html = render('{% htmx_stream "public.news" user=True %}<p sse-swap="n"></p>{% endhtmx_stream %}', user)
+    assert _connect_url(html)["channel"] == ["public.news", f"user.{user.pk}"]
+    assert 'data-sse-push-ticket-url="/live/ticket"' in html
+    assert re.search(r'data-sse-push-csrf-token="[A-Za-z0-9]{32,}"', html)
+
+
+def test_htmx_stream_escapes_what_it_puts_in_attributes() -> None:
+    html = render("{% htmx_stream name %}{% endhtmx_stream %}", AnonymousUser(), {"name": 'public."><x'})
+    assert '"><x' not in html
+    assert _connect_url(html)["channel"] == ['public."><x']
