@@ -372,8 +372,8 @@ class Hub:
     # The timer.
 
     async def _tick(self) -> None:
-        heartbeat = self._settings.heartbeat_seconds
-        next_beat = time.monotonic() + heartbeat
+        beat_every = self._settings.heartbeat_seconds / 2  # see Subscriber.beat
+        next_beat = time.monotonic() + beat_every
         while True:
             await asyncio.sleep(TICK_SECONDS)
             if not self._exiting and self._server_exiting():
@@ -382,7 +382,7 @@ class Hub:
             now = time.monotonic()
             self._check_phases(now)
             if now >= next_beat:
-                next_beat = now + heartbeat
+                next_beat = now + beat_every
                 self._beat(now)
 
     def _beat(self, now: float) -> None:
@@ -398,10 +398,9 @@ class Hub:
                 stuck.append(state.pubsub)
             elif state.phase is Phase.FILLING and not state.filling and now - state.since > TICK_SECONDS:
                 unfilled.append((state, state.confirmed()))
-        if stuck:
-            self.stats.channels_asked_again += len(stuck)
-            logger.warning("%d channels unconfirmed for %.0fs: asking again", len(stuck), STUCK_AFTER)
-            self._placement.ask_again(stuck)
+        if stuck and (asked := self._placement.ask_again(stuck)):
+            self.stats.channels_asked_again += len(asked)
+            logger.warning("%d channels unconfirmed for %.0fs: asking again", len(asked), STUCK_AFTER)
         if unfilled:
             spawn(self._fill(unfilled))
 

@@ -78,17 +78,19 @@ class Placement:
         self._wanted.update(pubsub_channels)
         self._place(pubsub_channels)
 
-    def ask_again(self, pubsub_channels: list[bytes]) -> None:
+    def ask_again(self, pubsub_channels: list[bytes]) -> list[bytes]:
         """Channels Redis has not confirmed for long: placed again (their node may have changed)
-        and subscribed again where they are."""
+        and subscribed again where they are. Returns those asked again: a link that is down
+        subscribes everything once it is up, so its channels are left to it."""
         self._place(pubsub_channels)
         by_link: dict[Link, list[bytes]] = {}
         for pubsub_channel in pubsub_channels:
             link = self._placed.get(pubsub_channel)
-            if link is not None:
+            if link is not None and link.connected:
                 by_link.setdefault(link, []).append(pubsub_channel)
         for link, channels in by_link.items():
             link.ask_again(channels)
+        return [channel for channels in by_link.values() for channel in channels]
 
     def arrived(self, link: Link, replies: Replies, confirmed: list[bytes], control: list[bytes]) -> None:
         """A link's batch: the control channel's news to its listener, the rest to the owner."""

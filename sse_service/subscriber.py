@@ -69,6 +69,7 @@ class Subscriber:
     __slots__ = (
         "_backlog",
         "_backlog_bytes",
+        "_idle_beats",
         "_max_backlog_bytes",
         "_positions",
         "_send",
@@ -78,7 +79,6 @@ class Subscriber:
         "_waking",
         "_write_since",
         "_writer",
-        "_wrote",
         "channels",
         "end",
     )
@@ -95,7 +95,8 @@ class Subscriber:
         self._backlog_bytes = 0
         self._writer: asyncio.Task[None] | None = None
         self._write_since = 0.0
-        self._wrote = False
+        # Heartbeat ticks (two per SSE_HEARTBEAT_SECONDS) since the last write.
+        self._idle_beats = 0
         # The response's task while it waits for the end (`wait_end`), woken by `close`.
         self._waiter: asyncio.Task[Any] | None = None
         self._waking = False
@@ -159,8 +160,9 @@ class Subscriber:
             await asyncio.wait([self._writer])
 
     def beat(self, now: float, send_timeout: float) -> None:
-        """The hub's heartbeat tick: a comment on a stream idle since the last tick; a stream whose
-        write has waited longer than `send_timeout` is cut as a slow consumer."""
+        """The hub's heartbeat tick, twice per heartbeat interval: a comment on a stream idle for two
+        ticks, so no stream stays silent longer than the interval; a stream whose write has waited
+        longer than `send_timeout` is cut as a slow consumer."""
         if self.end is not None or self._stage is Stage.OPENING:
             return
         if self._writer is not None:
@@ -169,9 +171,10 @@ class Subscriber:
                     "slow consumer on %s: a write waited %.0fs", ",".join(self.channels), send_timeout
                 )
                 self.close(End.SLOW_CONSUMER)
-        elif not self._wrote:
-            self._write(PING)
-        self._wrote = False
+        else:
+            self._idle_beats += 1
+            if self._idle_beats >= 2:
+                self._write(PING)
 
     def close(self, end: End) -> None:
         """Ends the stream: the response's task waiting in `wait_end` wakes, and the client reconnects.
@@ -252,7 +255,7 @@ class Subscriber:
         return frames
 
     def _write(self, chunk: bytes) -> None:
-        self._wrote = True
+        self._idle_beats = 0
         # ASGI servers' `send` is a coroutine function; the Send type only promises an awaitable.
         sending = cast(Coroutine[Any, Any, None], self._send(_body_message(chunk)))
         try:

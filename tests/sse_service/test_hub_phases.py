@@ -139,11 +139,23 @@ async def test_held_messages_past_their_bound_are_read_from_the_stream_instead(
     ]
 
 
-async def test_a_channel_unconfirmed_for_too_long_is_asked_again(hub: Hub, channel: str) -> None:
+async def test_a_channel_unconfirmed_for_too_long_is_asked_again(
+    hub: Hub, channel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[bytes] = []
+
+    def ask_again(pubsub_channels: list[bytes]) -> list[bytes]:
+        asked.extend(pubsub_channels)
+        return pubsub_channels
+
+    monkeypatch.setattr(hub._placement, "ask_again", ask_again)
     subscriber = Subscriber((channel,), Written().send, 1 << 20)
     attaching = asyncio.create_task(hub.attach(subscriber))
     await asyncio.sleep(0)
+    hub._check_phases(time.monotonic() + 1)
+    assert asked == []  # not yet too long
     hub._check_phases(time.monotonic() + hub_module.STUCK_AFTER + 1)
+    assert asked == [pubsub(channel)]
     assert hub.stats.channels_asked_again == 1
     hub.confirmed([pubsub(channel)])
     await attaching

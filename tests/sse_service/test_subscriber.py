@@ -102,14 +102,17 @@ async def test_parked_frames_leave_in_order_once_the_socket_takes_data_again() -
     assert socket.body == b"".join(frame("a", ms).wire for ms in (1, 2, 3))
 
 
-async def test_a_heartbeat_goes_only_to_a_stream_idle_since_the_last_beat() -> None:
+async def test_a_heartbeat_goes_to_a_stream_idle_for_two_ticks() -> None:
     socket = Socket()
     subscriber = live(("a",), socket, {})
-    subscriber.push([run(frame("a", 1))])
     subscriber.beat(now=0.0, send_timeout=5)
-    assert PING not in socket.written
+    subscriber.push([run(frame("a", 1))])
     subscriber.beat(now=1.0, send_timeout=5)
+    assert PING not in socket.written
+    subscriber.beat(now=2.0, send_timeout=5)
     assert socket.written[-1] == PING == b": ping\n\n"
+    subscriber.beat(now=3.0, send_timeout=5)
+    assert socket.written.count(PING) == 1
 
 
 async def test_a_write_waiting_past_the_send_timeout_cuts_a_slow_consumer() -> None:
