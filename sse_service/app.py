@@ -126,7 +126,8 @@ MAX_REQUEST_TARGET = 8192
 
 async def stream(request: Request) -> Response | ASGIApp:
     settings: Settings = request.state.settings
-    target = len(request.scope["raw_path"]) + len(request.scope["query_string"]) + 1
+    scope = request.scope
+    target = len(scope.get("raw_path") or scope["path"].encode()) + len(scope["query_string"]) + 1
     if target > MAX_REQUEST_TARGET:
         return PlainTextResponse(
             f"URL too long: {target} bytes, at most {MAX_REQUEST_TARGET}; send the position in the "
