@@ -91,7 +91,10 @@ class HubEventSourceResponse(EventSourceResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "HEAD":
-            await super().__call__(scope, receive, send)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                self._admission.leave(self)
             return
         hub = self._hub
         subscriber = self._subscriber = Subscriber(self._channels, send, self._settings.send_buffer_bytes)

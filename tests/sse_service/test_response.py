@@ -92,3 +92,15 @@ async def test_a_client_that_leaves_ends_its_request_without_a_farewell(hub: Hub
         await request
     assert b"reconnect" not in client.body
     assert hub.stats.connections == 0
+
+
+async def test_a_head_request_gives_its_connection_slot_back(hub: Hub, channel: str) -> None:
+    """HEAD answers the headers without streaming; its slot must be free again at once, or a client
+    repeating HEAD would use up its address's limit for good."""
+    limits = ConnectionLimits(99, 1)
+    admission = Admission("203.0.113.7", None, limits.acquire(None, "x"), Revocations("sse"), 0)
+    response = HubEventSourceResponse(hub, (channel,), Settings(), admission)
+    client = Client()
+    await response({"type": "http", "method": "HEAD", "path": f"/sse/{channel}"}, client.receive, client.send)
+    assert client.messages[0]["type"] == "http.response.start"
+    limits.acquire(None, "x")  # would raise Refused(429) if the slot were still held
