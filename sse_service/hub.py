@@ -46,9 +46,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
-
-from prometheus_client import Histogram
 
 from ._tasks import spawn
 from .channels import ChannelState, Phase
@@ -67,12 +64,10 @@ from .protocol import (
 )
 from .redis_clients import REDIS_ERRORS, CommandClient, Topology
 from .settings import Settings
+from .stats import HubStats, latency_histogram
 from .subscriber import Run, Subscriber
 
 logger = logging.getLogger(__name__)
-
-# Publish-to-send latency buckets, in seconds.
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 # How long a new channel's first listener waits for it to go live, and how long a channel may stay
 # unconfirmed before it is asked again.
@@ -81,25 +76,6 @@ STUCK_AFTER = 5.0
 TICK_SECONDS = 0.5
 # Envelope bytes around the data: `v1`, the id, the event type and three line breaks.
 _ENVELOPE_OVERHEAD = 3 + 31 + 64 + 3
-
-
-@dataclass(slots=True)
-class HubStats:
-    """Counters for operators, read by `metrics` when scraped; plain ints keep the hot path cheap."""
-
-    connections: int = 0
-    messages_received: int = 0
-    events_delivered: int = 0
-    bytes_sent: int = 0
-    messages_rejected: int = 0
-    duplicates_dropped: int = 0
-    slow_consumers_cut: int = 0
-    redis_reconnects: int = 0
-    gaps_filled: int = 0
-    channels_asked_again: int = 0
-    streams_refused: int = 0
-    # Streams ended, by why.
-    ended: dict[End, int] = field(default_factory=lambda: dict.fromkeys(End, 0))
 
 
 class Hub:
@@ -126,12 +102,7 @@ class Hub:
         # A heartbeat that cannot be written for this long means the client is gone or stalled.
         self.send_timeout = max(settings.heartbeat_seconds, 5.0)
         self.stats = HubStats()
-        self.latency = Histogram(
-            "sse_publish_to_send_seconds",
-            "From publish (Redis's clock) to the hub writing the event to its clients.",
-            buckets=LATENCY_BUCKETS,
-            registry=None,
-        )
+        self.latency = latency_histogram()
 
     @property
     def connected(self) -> bool:
