@@ -14,8 +14,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ._shutdown import server_exiting
 from .exceptions import Refused
 from .gate import Gate
 from .hub import Hub
@@ -23,7 +24,7 @@ from .metrics import metrics, metrics_registry
 from .presence import report_presence
 from .protocol import PositionError, Positions, RedisNames, is_valid_channel, parse_positions
 from .redis_clients import REDIS_ERRORS, CommandClient, command_client, topology
-from .response import HubEventSourceResponse, expose_server_send
+from .response import HubEventSourceResponse
 from .revocation import Revocations
 from .settings import Settings, SettingsError
 
@@ -43,7 +44,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         client = command_client(settings)
         revocations = Revocations(settings.key_prefix)
-        hub = Hub(settings, client, topology(settings, client), control=revocations)
+        hub = Hub(
+            settings, client, topology(settings, client), control=revocations, server_exiting=server_exiting
+        )
         gate = Gate(settings, client, revocations)
         names = RedisNames(settings.key_prefix)
         tasks = [
@@ -63,7 +66,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             state = {"hub": hub, "redis": client, "settings": settings, "gate": gate}
             yield {**state, "metrics": metrics_registry(hub)}
         finally:
-            hub.close_all("server shutdown")
+            hub.shutdown()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -81,7 +84,31 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     )
     # No redirects adding or dropping a trailing slash: a 307 built from the client's Host header.
     app.router.redirect_slashes = False
-    return expose_server_send(app)
+    return StreamsFirst(app)
+
+
+class StreamsFirst:
+    """The ASGI app: a stream request goes straight to `stream`, everything else through Starlette.
+
+    A stream's request stays suspended in every coroutine it went through for as long as the stream
+    lives. Through Starlette's error and exception middlewares, its router and route, that is a dozen
+    frames and closures: 4 KB a stream. They add nothing a stream uses: `stream` answers every error
+    itself, and an unexpected one still reaches uvicorn, which logs it and answers 500 as Starlette's
+    middleware would. Other methods on these paths still get Starlette's 405.
+    """
+
+    def __init__(self, app: Starlette) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path: str = scope["path"]
+            if path.startswith("/sse/") and "/" not in path[5:]:
+                scope["path_params"] = {"channel": path[5:]} if path[5:] else {}
+                response = await stream(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
 
 
 def _stop_if_failed(task: asyncio.Task[None]) -> None:
@@ -92,8 +119,21 @@ def _stop_if_failed(task: asyncio.Task[None]) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+# What nginx accepts as a request line (`large_client_header_buffers 4 8k`): the service answers a
+# longer one as nginx would, whether or not nginx is in front.
+MAX_REQUEST_TARGET = 8192
+
+
 async def stream(request: Request) -> Response | ASGIApp:
     settings: Settings = request.state.settings
+    scope = request.scope
+    target = len(scope.get("raw_path") or scope["path"].encode()) + len(scope["query_string"]) + 1
+    if target > MAX_REQUEST_TARGET:
+        return PlainTextResponse(
+            f"URL too long: {target} bytes, at most {MAX_REQUEST_TARGET}; send the position in the "
+            "Last-Event-ID header, not in lastEventId\n",
+            414,
+        )
     names = list(request.query_params.getlist("channel"))
     if "channel" in request.path_params:
         names.insert(0, request.path_params["channel"])
@@ -117,13 +157,19 @@ async def stream(request: Request) -> Response | ASGIApp:
         position = resume_position(request)
     except PositionError as exc:
         return PlainTextResponse(f"Invalid lastEventId: {exc}\n", 400)
+    hub: Hub = request.state.hub
+    if not hub.has_room_for(channels):
+        hub.stats.streams_refused += 1
+        return PlainTextResponse(
+            f"Too many channels on this server: at most {settings.max_channels_per_process}; retry later\n",
+            503,
+        )
     gate: Gate = request.state.gate
     try:
         admission = await gate.admit(request, channels)
     except Refused as refusal:
         return PlainTextResponse(refusal.message, refusal.status)
-    response = HubEventSourceResponse(request.state.hub, channels, settings, admission.client, position)
-    return admission.guard(response)
+    return HubEventSourceResponse(hub, channels, settings, admission, position)
 
 
 def resume_position(request: Request) -> Positions | None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .exceptions import Refused
+from .protocol import RedisNames
 from .redis_clients import REDIS_ERRORS, CommandClient
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def ticket_hash(token: str) -> str:
 
 
 def ticket_key(prefix: str, token: str) -> str:
-    return f"{prefix}:ticket:{ticket_hash(token)}"
+    return RedisNames(prefix).ticket_key(ticket_hash(token))
 
 
 def ticket_from(query: Mapping[str, str], cookies: Mapping[str, str]) -> str | None:
@@ -68,7 +69,7 @@ async def check_ticket(
         raise Refused(401, "ticket expired or unknown\n")
     digest = ticket_hash(token)
     try:
-        raw = await client.get(f"{prefix}:ticket:{digest}")
+        raw = await client.get(RedisNames(prefix).ticket_key(digest))
     except REDIS_ERRORS as exc:
         logger.warning("cannot check a ticket: %s", exc)
         raise Refused(503, "tickets cannot be checked right now; retry later\n") from None

@@ -1,21 +1,15 @@
-"""Admission of a stream: a ticket for its private channels, then a slot under the connection limits.
-
-The admitted response is wrapped so that, however the stream ends, its slot is freed and it leaves
-the revocation registry.
-"""
+"""Admission of a stream: a ticket for its private channels, then a slot under the connection limits."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
 
 from .auth import Grant, check_ticket, is_public, ticket_from
 from .limits import ConnectionLimits, Slot, client_address
 from .redis_clients import CommandClient
-from .response import HubEventSourceResponse
-from .revocation import Revocations
+from .revocation import Closable, Revocations
 from .settings import Settings
 
 
@@ -35,46 +29,43 @@ class Gate:
         address = client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
         private = [channel for channel in channels if not is_public(channel, settings.public_prefixes)]
         grant = None
+        mark = self._revocations.mark()
         if private:
             token = ticket_from(request.query_params, request.cookies)
             grant = await check_ticket(self._client, settings.key_prefix, token, private)
         slot = self._limits.acquire(grant.holder if grant else None, address)
-        return Admission(address, grant, slot, self._revocations)
+        return Admission(address, grant, slot, self._revocations, mark)
 
 
 @dataclass
 class Admission:
+    """What a stream was admitted with; the response holds it from `enter` to `leave`."""
+
     address: str
     grant: Grant | None
     slot: Slot
     revocations: Revocations
+    # When the ticket was about to be read: a revocation since then closes the stream at `enter`.
+    mark: int
+
+    @property
+    def user(self) -> str:
+        return self.grant.user if self.grant is not None else ""
 
     @property
     def client(self) -> str:
         """How the stream's log lines name its client."""
-        if self.grant is not None and self.grant.user:
-            return f"{self.address} user={self.grant.user}"
+        if self.user:
+            return f"{self.address} user={self.user}"
         return self.address
 
-    def guard(self, response: HubEventSourceResponse) -> GuardedStream:
-        return GuardedStream(self, response)
+    def enter(self, stream: Closable) -> None:
+        """The stream runs: revoking its user's tickets closes it."""
+        if self.user:
+            self.revocations.add(self.user, stream, self.mark)
 
-
-class GuardedStream:
-    """The ASGI app the route returns: the stream, registered for revocation while it runs."""
-
-    def __init__(self, admission: Admission, response: HubEventSourceResponse) -> None:
-        self._admission = admission
-        self._response = response
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        admission = self._admission
-        user = admission.grant.user if admission.grant is not None else ""
-        if user:
-            admission.revocations.add(user, self._response)
-        try:
-            await self._response(scope, receive, send)
-        finally:
-            if user:
-                admission.revocations.discard(user, self._response)
-            admission.slot.release()
+    def leave(self, stream: Closable) -> None:
+        """However the stream ended: its slot is free and it leaves the revocation registry."""
+        if self.user:
+            self.revocations.discard(self.user, stream)
+        self.slot.release()

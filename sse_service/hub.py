@@ -4,24 +4,40 @@ Where the cost is. Measured on 2 vCPUs, the expensive part of fanning one messag
 browsers is waking a task per connection per message (an `asyncio.Queue` per client), not Python
 itself. So nothing here wakes a task per connection:
 
-- Each node's `Link` (`placement.py` keeps them) reads every reply Redis has already delivered into
-  one batch. The hub encodes each message into its SSE frame once, joins a batch's frames per
-  connection, and writes them to each connection's ASGI `send` from the reader's own task
+- `Placement` keeps one `Link` per node; each link reads every reply Redis has already delivered
+  into one batch. The hub encodes each message into its `Frame` once, groups a batch's frames per
+  channel into runs, and writes them to each connection's ASGI `send` from the reader's own task
   (`Subscriber.push`).
 - Back-pressure: a connection whose socket has paused writing is parked behind a task of its own
   with a bounded backlog and, past that bound, is disconnected (it reconnects and resumes). The hub
   itself never waits for a client.
+- One timer for the whole process (`run`) writes heartbeats to idle streams, cuts streams whose
+  write has waited past the send timeout, ends every stream at once on server shutdown, and checks
+  that no channel stays stuck in a phase.
 
-A channel is subscribed in Redis when its first listener arrives and unsubscribed when its last
-leaves, so a process receives only what its clients listen to. `attach` returns once Redis has
-confirmed the subscription, so a stream that has started receives everything published after.
+Each channel is one `ChannelState` with a phase:
 
-Nothing is lost when a subscription breaks. The hub remembers, per channel, the newest id it
-delivered (`_delivered`; read from the channel's stream once its subscription is confirmed). When a link
-reconnects, or on a cluster a channel's slot moves to another node (Redis sends `sunsubscribe`) or
-its master fails over, the channel is subscribed again, its live messages are held back while what
-came after `_delivered` is read from its stream, that is delivered, then the held messages, dropping
-any id already delivered. Clients stay connected throughout.
+    (first listener) ──> SUBSCRIBING ──confirmed──> FILLING ──gap read──> LIVE
+                            ^   │ ^                    │                   │
+                            │   └─┘ stuck: asked again │                   │
+                            └──── interrupted ─────────┴───────────────────┘
+                          (link broke, slot moved or Redis dropped it)      (last listener: removed)
+
+- SUBSCRIBING: Redis was asked to subscribe; nothing can arrive. A channel in it longer than
+  `STUCK_AFTER` is placed and asked again (the slot map may have moved; a reply may be lost).
+- FILLING: Redis confirmed; live messages now arrive and are held back while the channel's stream is
+  read after `delivered` (the newest id its listeners got), in pages, straight to the listeners. A
+  channel never placed before reads its newest id instead: where its first listeners start. Then
+  the held messages follow, less any id already delivered, and the channel is LIVE. A fill that
+  fails (Redis error) is retried by the periodic check; held messages past a bound are dropped and
+  read from the stream again, so a long fill costs bounded memory.
+- LIVE: messages are delivered as they arrive.
+An interruption starts a new epoch: a fill from an older epoch leaves the channel to the next one.
+Clients stay connected throughout, and get every event once, in order.
+
+A stream starts (`attach` returns) once its channels' positions are known: when they go live, or,
+if Redis does not confirm within `STUCK_AFTER`, once their newest ids are read directly; the fill
+that follows the confirmation delivers what came after.
 """
 
 from __future__ import annotations
@@ -29,63 +45,41 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Protocol
-
-from prometheus_client import Histogram
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from ._tasks import spawn
-from .history import History, newest_positions, read_history
-from .link import Link, Replies
-from .placement import Placement
-from .protocol import EnvelopeError, Positions, RedisNames, encode_frame, parse_envelope, parse_stream_id
+from .channels import ChannelState, Phase
+from .ending import End
+from .history import newest_positions, read_pages
+from .link import Replies
+from .placement import ControlListener, Placement
+from .protocol import (
+    EnvelopeError,
+    Frame,
+    Positions,
+    RedisNames,
+    event_frame,
+    parse_envelope,
+    parse_stream_id,
+)
 from .redis_clients import REDIS_ERRORS, CommandClient, Topology
 from .settings import Settings
-from .subscriber import Subscriber
+from .stats import HubStats, latency_histogram
+from .subscriber import Run, Subscriber
 
 logger = logging.getLogger(__name__)
 
-# Publish-to-send latency buckets, in seconds.
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-# How long a new channel's first listener waits for Redis to confirm its subscription. Past that (a
-# node down, a link reconnecting) the stream starts anyway, and the subscription fills the gap from
-# the channel's stream once it is made.
-CONFIRM_TIMEOUT = 5.0
+# How long a new channel's first listener waits for it to go live, and how long a channel may stay
+# unconfirmed before it is asked again.
+STUCK_AFTER = 5.0
+# How often the hub's timer looks at shutdown and at stuck channels.
+TICK_SECONDS = 0.5
 # Envelope bytes around the data: `v1`, the id, the event type and three line breaks.
 _ENVELOPE_OVERHEAD = 3 + 31 + 64 + 3
 
-Runs = list[tuple[str, list[bytes]]]
-
-
-@dataclass(slots=True)
-class HubStats:
-    """Counters for operators, read by `metrics` when scraped; plain ints keep the hot path cheap."""
-
-    connections: int = 0
-    messages_received: int = 0
-    events_delivered: int = 0
-    bytes_sent: int = 0
-    messages_rejected: int = 0
-    duplicates_dropped: int = 0
-    slow_consumers_cut: int = 0
-    redis_reconnects: int = 0
-    gaps_filled: int = 0
-
-
-class ControlListener(Protocol):
-    """Gets the messages of one extra channel the hub keeps subscribed (revocation.py's)."""
-
-    channel: bytes
-
-    def subscribed(self) -> None: ...
-
-    def received(self, data: bytes) -> None: ...
-
 
 class Hub:
-    """Listeners per channel, what each channel has delivered, and the gaps still to fill."""
+    """Every channel's state and listeners; the owner of the placement's subscriptions."""
 
     def __init__(
         self,
@@ -93,34 +87,22 @@ class Hub:
         commands: CommandClient,
         topology: Topology,
         control: ControlListener | None = None,
+        server_exiting: Callable[[], bool] = lambda: False,
     ) -> None:
         self._settings = settings
         # A separate, ordinary client: a subscribed connection cannot run commands.
         self._commands = commands
-        self._control = control
         self._names = RedisNames(settings.key_prefix)
-        self._listeners: dict[str, set[Subscriber]] = {}
-        self._placement = Placement(topology, self, settings.heartbeat_seconds)
-        if control is not None:
-            self._placement.add([control.channel])
-        # Per channel: the newest id delivered to its listeners.
-        self._delivered: Positions = {}
-        # Channels whose subscription broke or moved: filled from their streams once subscribed again,
-        # their live messages held back until then.
-        self._stale: set[str] = set()
-        # Live messages held back, per channel, while its gap is filled or its start position read.
-        self._held: dict[str, list[bytes]] = {}
-        # Per channel, how often its subscription was interrupted: a gap fill that began before the
-        # latest interruption must leave the channel to the fill that follows it.
-        self._interruptions: dict[str, int] = {}
-        self._starts: dict[str, asyncio.Task[None]] = {}
+        self._placement = Placement(topology, self, settings.heartbeat_seconds, control)
+        self._channels: dict[str, ChannelState] = {}
+        self._by_pubsub: dict[bytes, ChannelState] = {}
+        self._subscribers: set[Subscriber] = set()
+        self._server_exiting = server_exiting
+        self._exiting = False
+        # A heartbeat that cannot be written for this long means the client is gone or stalled.
+        self.send_timeout = max(settings.heartbeat_seconds, 5.0)
         self.stats = HubStats()
-        self.latency = Histogram(
-            "sse_publish_to_send_seconds",
-            "From publish (Redis's clock) to the hub writing the event to its clients.",
-            buckets=LATENCY_BUCKETS,
-            registry=None,
-        )
+        self.latency = latency_histogram()
 
     @property
     def connected(self) -> bool:
@@ -128,202 +110,193 @@ class Hub:
 
     @property
     def channel_count(self) -> int:
-        return len(self._listeners)
+        return len(self._channels)
+
+    def phase_counts(self) -> dict[Phase, int]:
+        counts = dict.fromkeys(Phase, 0)
+        for state in self._channels.values():
+            counts[state.phase] += 1
+        return counts
 
     def listener_counts(self) -> dict[str, int]:
-        return {channel: len(listeners) for channel, listeners in self._listeners.items()}
+        return {name: len(state.listeners) for name, state in self._channels.items()}
+
+    def has_room_for(self, channels: Iterable[str]) -> bool:
+        """Whether the channels fit under `max_channels_per_process` (those already here always do)."""
+        new = sum(1 for channel in channels if channel not in self._channels)
+        return new == 0 or len(self._channels) + new <= self._settings.max_channels_per_process
 
     async def attach(self, subscriber: Subscriber) -> Positions:
-        """Registers `subscriber`; returns once everything published from now on will reach it.
-
-        That is once Redis confirms its channels' subscriptions or, when a link is down, once their
-        positions are known, so the subscription fills the gap when it is made. When neither can be
-        had, the subscriber is closed ("redis unavailable"): the client retries. Returns, per channel
-        whose position is known, the newest id delivered before the subscriber could receive
-        anything: where a connection that did not ask to resume starts.
-        """
+        """Registers `subscriber`; returns where each channel starts for it, once everything published
+        after that will reach it. When no position can be had, the subscriber is closed
+        (`End.REDIS_UNAVAILABLE`): the client retries."""
         self.stats.connections += 1
-        new_channels = []
-        for channel in subscriber.channels:
-            listeners = self._listeners.setdefault(channel, set())
-            if not listeners:
-                new_channels.append(channel)
-            listeners.add(subscriber)
-        if new_channels:
-            start = spawn(self._start(new_channels))
-            for channel in new_channels:
-                self._starts[channel] = start
-        starts = {self._starts[c] for c in subscriber.channels if c in self._starts}
-        if starts:
-            await asyncio.wait(starts)
-        return {c: self._delivered[c] for c in subscriber.channels if c in self._delivered}
-
-    async def _start(self, channels: list[str]) -> None:
-        """Subscribes new channels, then learns where each stands; their messages wait meanwhile."""
-        try:
-            for channel in channels:
-                self._held[channel] = []
-            waiters = self._placement.add(map(self._names.pubsub_channel, channels))
-            if waiters:
-                await asyncio.wait(waiters, timeout=CONFIRM_TIMEOUT)
+        self._subscribers.add(subscriber)
+        if self._exiting:
+            subscriber.close(End.SERVER_SHUTDOWN)
+            return {}
+        states, new = [], []
+        for name in subscriber.channels:
+            state = self._channels.get(name)
+            if state is None:
+                state = self._channels[name] = ChannelState(name, self._names.pubsub_channel(name))
+                self._by_pubsub[state.pubsub] = state
+                new.append(state.pubsub)
+            state.listeners.add(subscriber)
+            states.append(state)
+        if new:
+            self._placement.add(new)
+        unplaced = [state for state in states if state.delivered is None]
+        if unplaced:
+            await asyncio.wait([state.ready for state in unplaced], timeout=STUCK_AFTER)
+            unplaced = [state for state in unplaced if state.delivered is None]
+        if unplaced:
             try:
-                positions = await newest_positions(self._commands, self._names, channels)
+                newest = await newest_positions(self._commands, self._names, [s.name for s in unplaced])
             except REDIS_ERRORS as exc:
-                logger.warning("no start position for %s: %s", ",".join(channels), exc)
-                positions = {}
-            runs: Runs = []
-            for channel in channels:
-                if channel not in self._listeners:
-                    continue
-                if channel in positions:
-                    self._delivered[channel] = max(positions[channel], self._delivered.get(channel, (0, 0)))
-                if not self._placement.subscribed(self._names.pubsub_channel(channel)):
-                    if channel in self._delivered:
-                        self._stale.add(channel)  # the subscription, once made, fills the gap
-                        continue
-                    self._held.pop(channel, None)
-                    for subscriber in list(self._listeners[channel]):
-                        subscriber.close("redis unavailable")
-                elif channel not in self._stale:  # else its gap fill delivers what is held
-                    self._release_held(runs, channel)
-            self._fan_out(runs)
-        finally:
-            for channel in channels:
-                if self._starts.get(channel) is asyncio.current_task():
-                    del self._starts[channel]
+                logger.warning("no start position for %s: %s", ",".join(s.name for s in unplaced), exc)
+                subscriber.close(End.REDIS_UNAVAILABLE)
+                return {}
+            for state in unplaced:
+                state.place_at(newest[state.name])
+        return {state.name: state.delivered for state in states if state.delivered is not None}
+
+    def history(self, positions: Positions) -> AsyncIterator[list[Frame]]:
+        """What came after `positions`, in pages of about what a connection may have waiting."""
+        settings = self._settings
+        return read_pages(
+            self._commands, self._names, positions, settings.send_buffer_bytes, settings.max_payload_bytes
+        )
 
     def detach(self, subscriber: Subscriber) -> None:
         self.stats.connections -= 1
+        self._subscribers.discard(subscriber)
         gone = []
-        for channel in subscriber.channels:
-            listeners = self._listeners.get(channel)
-            if listeners is None:
+        for name in subscriber.channels:
+            state = self._channels.get(name)
+            if state is None:
                 continue
-            listeners.discard(subscriber)
-            if not listeners:
-                del self._listeners[channel]
-                self._delivered.pop(channel, None)
-                self._held.pop(channel, None)
-                self._stale.discard(channel)
-                self._interruptions.pop(channel, None)
-                gone.append(self._names.pubsub_channel(channel))
+            state.listeners.discard(subscriber)
+            if not state.listeners:
+                del self._channels[name]
+                del self._by_pubsub[state.pubsub]
+                gone.append(state.pubsub)
         self._placement.remove(gone)
 
-    def close_all(self, reason: str) -> None:
-        for listeners in list(self._listeners.values()):
-            for subscriber in list(listeners):
-                subscriber.close(reason)
-
-    async def read_history(self, positions: Positions) -> History:
-        return await read_history(self._commands, self._names, positions)
+    def shutdown(self) -> None:
+        """Ends every stream at once; streams opened from now on end as soon as they start."""
+        self._exiting = True
+        for subscriber in list(self._subscribers):
+            subscriber.close(End.SERVER_SHUTDOWN)
 
     async def run(self) -> None:
-        """Keeps the subscriptions for the life of the process."""
-        await asyncio.gather(self._placement.run(), self._placement.keepalive())
+        """Keeps the subscriptions and the timer for the life of the process."""
+        await asyncio.gather(self._placement.run(), self._placement.keepalive(), self._tick())
 
-    def interrupted(self, pubsub_channels: Iterable[bytes], broken: bool) -> None:
-        """Holds these channels' live messages back until their gap is filled (`resumed`)."""
-        if broken:
-            self.stats.redis_reconnects += 1
-        for channel in map(self._channel_of, pubsub_channels):
-            if channel is not None and channel in self._listeners:
-                self._stale.add(channel)
-                self._held.setdefault(channel, [])
-                self._interruptions[channel] = self._interruptions.get(channel, 0) + 1
-
-    def resumed(self, link: Link, pubsub_channels: list[bytes]) -> None:
-        """Fills the gaps of the channels among these whose subscription was interrupted."""
-        stale = [c for c in map(self._channel_of, pubsub_channels) if c is not None and c in self._stale]
-        if stale:
-            spawn(self._fill_gap(link, stale))
-
-    async def _fill_gap(self, link: Link, channels: list[str]) -> None:
-        """Delivers what `channels` missed while not subscribed, then what was held back meanwhile."""
-        waiters = link.waiting([self._names.pubsub_channel(c) for c in channels])
-        # A channel still starting gets its position from its start first.
-        waiters += [self._starts[c] for c in channels if c in self._starts]
-        if waiters:
-            await asyncio.wait(waiters)
-        epochs = {c: self._interruptions.get(c, 0) for c in channels}
-        channels = [c for c in channels if c in self._held and link.connected]
-        if not channels:
-            return
-        positions = {c: self._delivered[c] for c in channels if c in self._delivered}
-        try:
-            history = await read_history(self._commands, self._names, positions)
-        except REDIS_ERRORS as exc:
-            logger.warning("could not read the gap on %s (%s); reconnecting", link.node, exc)
-            await link.close()
-            return
-        runs: Runs = []
-        for channel, stream_id, frame in history.frames:
-            if channel in self._held and stream_id > self._delivered.get(channel, (0, 0)):
-                self._delivered[channel] = stream_id
-                _append_run(runs, channel, frame)
-        for channel in channels:
-            current = self._interruptions.get(channel, 0) == epochs[channel]
-            if current and self._placement.subscribed(self._names.pubsub_channel(channel), link):
-                self._release_held(runs, channel)
-                self._stale.discard(channel)
-        self._fan_out(runs)
-        self.stats.gaps_filled += 1
-        logger.info(
-            "gap filled on %s: %d events on %d channels", link.node, len(history.frames), len(channels)
-        )
+    # What the placement reports.
 
     def received(self, replies: Replies) -> None:
-        runs: Runs = []
+        runs: list[Run] = []
+        by_pubsub = self._by_pubsub
         for reply in replies:
             kind = reply[0]
             if kind == b"message" or kind == b"smessage":
-                if self._control is not None and reply[1] == self._control.channel:
-                    self._control.received(reply[2])
-                    continue
-                channel = self._names.channel_of(reply[1])
-                held = self._held.get(channel)
-                if held is not None:
-                    held.append(reply[2])
-                elif channel in self._listeners:  # else it was left, and Redis has not heard yet
-                    self._frame_into(runs, channel, reply[2])
-            elif (kind == b"subscribe" or kind == b"ssubscribe") and (
-                self._control is not None and reply[1] == self._control.channel
-            ):
-                self._control.subscribed()
+                state = by_pubsub.get(reply[1])
+                if state is None:
+                    continue  # left, and Redis has not heard yet
+                if state.phase is Phase.LIVE:
+                    self._frame_into(runs, state, reply[2])
+                else:
+                    state.hold(reply[2])
         self._fan_out(runs)
 
-    def _release_held(self, runs: Runs, channel: str) -> None:
-        """The channel goes live: what was held back follows, less what was delivered meanwhile."""
-        for payload in self._held.pop(channel, ()):
-            self._frame_into(runs, channel, payload)
+    def confirmed(self, pubsub_channels: Iterable[bytes]) -> None:
+        """Redis confirmed these subscriptions: fill each channel that was waiting for it."""
+        confirmed = []
+        for pubsub_channel in pubsub_channels:
+            state = self._by_pubsub.get(pubsub_channel)
+            if state is not None and state.phase is Phase.SUBSCRIBING:
+                confirmed.append((state, state.confirmed()))
+        if confirmed:
+            spawn(self._fill(confirmed))
 
-    def _channel_of(self, pubsub_channel: bytes) -> str | None:
-        """The listeners' channel name, or None for the control channel."""
-        if self._control is not None and pubsub_channel == self._control.channel:
-            return None
-        return self._names.channel_of(pubsub_channel)
+    def interrupted(self, pubsub_channels: Iterable[bytes], broken: bool) -> None:
+        """These channels are subscribed nowhere for now (`broken`: their link broke)."""
+        if broken:
+            self.stats.redis_reconnects += 1
+        for pubsub_channel in pubsub_channels:
+            state = self._by_pubsub.get(pubsub_channel)
+            if state is not None:
+                state.subscribing()
 
-    def _fan_out(self, runs: Runs) -> None:
-        if len(runs) == 1:
-            channel, frames = runs[0]
-            listeners = self._listeners.get(channel, ())
-            chunk = b"".join(frames)
-            for subscriber in listeners:
-                subscriber.push(chunk)
-            self.stats.events_delivered += len(frames) * len(listeners)
-            self.stats.bytes_sent += len(chunk) * len(listeners)
+    # Filling.
+
+    async def _fill(self, fills: list[tuple[ChannelState, int]]) -> None:
+        """Reads what the channels missed (or where they stand), delivers it, then their held messages.
+
+        Only channels still in the epoch the fill began in are touched: one interrupted meanwhile
+        belongs to the fill that follows its next confirmation, and a page read for it now could
+        skip what that fill has not delivered yet.
+        """
+        epochs = {state.name: (state, epoch) for state, epoch in fills}
+
+        def current() -> list[ChannelState]:
+            return [s for s, epoch in fills if s.current(epoch) and self._channels.get(s.name) is s]
+
+        had_gap = any(state.delivered is not None for state, _ in fills)
+        delivered = 0
+        try:
+            unplaced = [state for state in current() if state.delivered is None]
+            if unplaced:
+                newest = await newest_positions(self._commands, self._names, [s.name for s in unplaced])
+                for state in current():
+                    if state.name in newest:
+                        state.place_at(newest[state.name])
+            reading = current()
+            while reading:
+                for state in reading:
+                    state.refill()
+                positions = {s.name: s.delivered for s in reading if s.delivered is not None}
+                async for frames in self.history(positions):
+                    delivered += self._deliver_history(frames, epochs)
+                    if not current():
+                        return
+                reading = [state for state in current() if state.overflowed]
+        except REDIS_ERRORS as exc:
+            logger.warning("could not read the gap of %d channels (%s); retrying", len(fills), exc)
+            for state in current():
+                state.fill_failed()
             return
-        per_subscriber: dict[Subscriber, list[bytes]] = {}
-        for channel, frames in runs:
-            listeners = self._listeners.get(channel, ())
-            chunk = b"".join(frames)
-            for subscriber in listeners:
-                per_subscriber.setdefault(subscriber, []).append(chunk)
-            self.stats.events_delivered += len(frames) * len(listeners)
-            self.stats.bytes_sent += len(chunk) * len(listeners)
-        for subscriber, chunks in per_subscriber.items():
-            subscriber.push(b"".join(chunks))
+        runs: list[Run] = []
+        states = current()
+        for state in states:
+            for payload in state.live():
+                self._frame_into(runs, state, payload)
+        self._fan_out(runs)
+        if had_gap and states:
+            self.stats.gaps_filled += 1
+            logger.info("gap filled: %d events on %d channels", delivered, len(states))
 
-    def _frame_into(self, runs: Runs, channel: str, payload: bytes) -> None:
+    def _deliver_history(self, frames: list[Frame], epochs: dict[str, tuple[ChannelState, int]]) -> int:
+        """One page of a fill, to the listeners of the channels still in the fill's epoch; returns
+        how many frames were new."""
+        runs: list[Run] = []
+        count = 0
+        for frame in frames:
+            state, epoch = epochs[frame.channel]
+            if (
+                state.current(epoch)
+                and self._channels.get(frame.channel) is state
+                and state.advance(frame.id)
+            ):
+                _append(runs, frame)
+                count += 1
+        self._fan_out(runs)
+        return count
+
+    # Writing.
+
+    def _frame_into(self, runs: list[Run], state: ChannelState, payload: bytes) -> None:
         """Encodes one message into its frame, once for all listeners, unless it is bad or a duplicate."""
         self.stats.messages_received += 1
         try:
@@ -333,21 +306,79 @@ class Hub:
             stream_id = parse_stream_id(envelope.id)
         except (EnvelopeError, ValueError) as exc:
             self.stats.messages_rejected += 1
-            logger.warning("rejected a message on %r: %s", channel, exc)
+            logger.warning("rejected a message on %r: %s", state.name, exc)
             return
-        delivered = self._delivered.get(channel)
-        if delivered is not None and stream_id <= delivered:
+        if not state.advance(stream_id):
             self.stats.duplicates_dropped += 1  # delivered already, from the stream after a reconnect
             return
-        self._delivered[channel] = stream_id
         # The id's first part is Redis's clock when the event was published.
         self.latency.observe(max(0.0, time.time() - stream_id[0] / 1000))
-        _append_run(runs, channel, encode_frame(channel, envelope))
+        _append(runs, event_frame(state.name, stream_id, envelope))
+
+    def _fan_out(self, runs: list[Run]) -> None:
+        if not runs:
+            return
+        stats = self.stats
+        if len(runs) == 1:
+            run = runs[0]
+            state = self._channels.get(run.channel)
+            listeners = state.listeners if state is not None else ()
+            one = (run,)
+            for subscriber in listeners:
+                subscriber.push(one)
+            stats.events_delivered += len(run.frames) * len(listeners)
+            stats.bytes_sent += run.weight * len(listeners)
+            return
+        per_subscriber: dict[Subscriber, list[Run]] = {}
+        for run in runs:
+            state = self._channels.get(run.channel)
+            listeners = state.listeners if state is not None else set()
+            for subscriber in listeners:
+                per_subscriber.setdefault(subscriber, []).append(run)
+            stats.events_delivered += len(run.frames) * len(listeners)
+            stats.bytes_sent += run.weight * len(listeners)
+        for subscriber, subscriber_runs in per_subscriber.items():
+            subscriber.push(subscriber_runs)
+
+    # The timer.
+
+    async def _tick(self) -> None:
+        beat_every = self._settings.heartbeat_seconds / 2  # see Subscriber.beat
+        next_beat = time.monotonic() + beat_every
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            if not self._exiting and self._server_exiting():
+                logger.info("server shutting down: ending %d streams", len(self._subscribers))
+                self.shutdown()
+            now = time.monotonic()
+            self._check_phases(now)
+            if now >= next_beat:
+                next_beat = now + beat_every
+                self._beat(now)
+
+    def _beat(self, now: float) -> None:
+        for subscriber in list(self._subscribers):
+            subscriber.beat(now, self.send_timeout)
+
+    def _check_phases(self, now: float) -> None:
+        """A channel unconfirmed too long is asked again; one whose fill failed is filled again."""
+        stuck, unfilled = [], []
+        for state in self._channels.values():
+            if state.phase is Phase.SUBSCRIBING and now - state.since > STUCK_AFTER:
+                state.subscribing()
+                stuck.append(state.pubsub)
+            elif state.phase is Phase.FILLING and not state.filling and now - state.since > TICK_SECONDS:
+                unfilled.append((state, state.confirmed()))
+        if stuck and (asked := self._placement.ask_again(stuck)):
+            self.stats.channels_asked_again += len(asked)
+            logger.warning("%d channels unconfirmed for %.0fs: asking again", len(asked), STUCK_AFTER)
+        if unfilled:
+            spawn(self._fill(unfilled))
 
 
-def _append_run(runs: Runs, channel: str, frame: bytes) -> None:
-    """Consecutive frames of one channel are joined into one chunk per listener."""
-    if runs and runs[-1][0] == channel:
-        runs[-1][1].append(frame)
+def _append(runs: list[Run], frame: Frame) -> None:
+    """Consecutive frames of one channel are joined into one run, written as one chunk per listener."""
+    if runs and runs[-1].channel == frame.channel:
+        runs[-1].add(frame)
     else:
-        runs.append((channel, [frame]))
+        runs.append(Run(frame.channel, frame))

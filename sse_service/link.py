@@ -14,7 +14,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from redis.asyncio.connection import Connection
@@ -31,7 +31,10 @@ Replies = list[list[Any]]
 
 
 class LinkOwner(Protocol):
-    """Told when Redis changes a subscription by itself."""
+    """Told what arrives, and when Redis changes a subscription by itself."""
+
+    def arrived(self, link: Link, replies: Replies, confirmed: list[bytes], control: list[bytes]) -> None:
+        """A batch of replies; among them the channels Redis confirmed and the control messages."""
 
     def dropped(self, link: Link, channel: bytes) -> None:
         """Redis ended a sharded subscription on its own: the channel's slot moved away."""
@@ -44,12 +47,14 @@ class Link:
     """The subscription of one node: which channels it should carry, and the socket that carries them.
 
     `wanted` survives the socket: after a reconnect every wanted channel is subscribed again.
-    Confirmations (`subscribe`/`ssubscribe` replies) release the waiters of `confirmed`.
+    Confirmations (`subscribe`/`ssubscribe` replies) are reported with each batch. Messages on the
+    `control` channel are picked out here, so the hub's loop sees only its own channels'.
     """
 
-    def __init__(self, node: str, sharded: bool, owner: LinkOwner) -> None:
+    def __init__(self, node: str, sharded: bool, owner: LinkOwner, control: bytes | None = None) -> None:
         self.node = node
         self._owner = owner
+        self._control = control
         self.wanted: set[bytes] = set()
         self.confirmed: set[bytes] = set()
         self.last_reply = 0.0
@@ -58,7 +63,6 @@ class Link:
         self._unsubscribe = b"SUNSUBSCRIBE" if sharded else b"UNSUBSCRIBE"
         self._connection: Connection | None = None
         self._write_lock = asyncio.Lock()
-        self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         # Unsubscriptions sent and not yet answered: any other `sunsubscribe` is Redis's own doing.
         self._unsubscribing: dict[bytes, int] = {}
 
@@ -73,7 +77,7 @@ class Link:
         self.last_reply = time.monotonic()
         await self._send_subscribe(self.wanted)
 
-    async def run(self, on_replies: Callable[[Replies], None]) -> None:
+    async def run(self) -> None:
         """Reads until the connection breaks, then raises (one of REDIS_ERRORS)."""
         connection = self._connection
         assert connection is not None
@@ -86,27 +90,36 @@ class Link:
                     try:
                         read = EagerCoroutine(self._read(connection))
                     except BaseException:
-                        self._deliver(batch, on_replies)
+                        self._deliver(batch)
                         raise
                     if not read.done:
                         break
                     batch.append(read.result())
-                self._deliver(batch, on_replies)
+                self._deliver(batch)
                 batch = []
         finally:
             self._lost(connection)
 
-    def _deliver(self, batch: Replies, on_replies: Callable[[Replies], None]) -> None:
+    def _deliver(self, batch: Replies) -> None:
         self.last_reply = time.monotonic()
+        confirmed: list[bytes] = []
+        control: list[bytes] = []
+        control_channel = self._control
         for reply in batch:
             kind = reply[0]
-            if kind == b"subscribe" or kind == b"ssubscribe":
-                self._confirm(reply[1])
+            if kind == b"message" or kind == b"smessage":
+                if reply[1] == control_channel:
+                    control.append(reply[2])
+            elif kind == b"subscribe" or kind == b"ssubscribe":
+                self.confirmed.add(reply[1])
+                confirmed.append(reply[1])
             elif kind == b"sunsubscribe":
                 self._unsubscribed(reply[1])
             elif kind == b"error":
                 self._owner.refused(self)
-        on_replies(batch)
+        if control:
+            batch = [reply for reply in batch if reply[1] != control_channel]
+        self._owner.arrived(self, batch, confirmed, control)
 
     def _unsubscribed(self, channel: bytes) -> None:
         pending = self._unsubscribing.get(channel, 0)
@@ -129,11 +142,17 @@ class Link:
         return reply
 
     def add(self, channels: list[bytes]) -> None:
-        """Wants `channels` (`waiting` tells when Redis has confirmed them)."""
+        """Wants `channels`; Redis's confirmations arrive with the replies."""
         new = [channel for channel in channels if channel not in self.wanted]
         self.wanted.update(new)
         if new and self._connection is not None:
             spawn(self._send_subscribe(new))
+
+    def ask_again(self, channels: list[bytes]) -> None:
+        """Subscribes wanted channels again (harmless if they are: Redis confirms once more)."""
+        again = [channel for channel in channels if channel in self.wanted]
+        if again and self._connection is not None:
+            spawn(self._send_subscribe(again))
 
     def remove(self, channels: list[bytes]) -> None:
         gone = self.forget(channels)
@@ -149,18 +168,6 @@ class Link:
         self.wanted.difference_update(gone)
         self.confirmed.difference_update(gone)
         return gone
-
-    def waiting(self, channels: list[bytes]) -> list[asyncio.Future[None]]:
-        """Futures for Redis's confirmation of each of `channels` not confirmed yet: done once
-        confirmed, or when the connection breaks; pending while it is not made yet."""
-        futures = []
-        loop = asyncio.get_running_loop()
-        for channel in channels:
-            if channel not in self.confirmed:
-                waiter = loop.create_future()
-                self._waiters.setdefault(channel, []).append(waiter)
-                futures.append(waiter)
-        return futures
 
     async def ping(self) -> None:
         await self._send(b"PING", [])
@@ -195,19 +202,8 @@ class Link:
                 # The reader sees the same broken connection and ends; nothing to do here.
                 logger.debug("redis command %s failed: %s", command, exc)
 
-    def _confirm(self, channel: bytes) -> None:
-        self.confirmed.add(channel)
-        for waiter in self._waiters.pop(channel, ()):
-            if not waiter.done():
-                waiter.set_result(None)
-
     def _lost(self, connection: Connection) -> None:
         self._connection = None
         self.confirmed.clear()
         self._unsubscribing.clear()
-        for waiters in self._waiters.values():
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-        self._waiters.clear()
         spawn(connection.disconnect(nowait=True))

@@ -21,6 +21,8 @@ _COUNTERS = {
     "slow_consumers_cut": "Connections cut off because they did not read fast enough",
     "redis_reconnects": "Times the Redis subscription was lost and reconnected",
     "gaps_filled": "Times events missed during a Redis outage were delivered from the streams",
+    "channels_asked_again": "Channels Redis did not confirm in time, placed and subscribed again",
+    "streams_refused": "Streams refused because the process serves its most channels already",
 }
 
 
@@ -36,11 +38,21 @@ class HubCollector(Collector):
         yield GaugeMetricFamily(
             "sse_channels_subscribed", "Channels this process subscribes to", value=self._hub.channel_count
         )
+        phases = GaugeMetricFamily(
+            "sse_channels_in_phase", "Channels per subscription phase", labels=["phase"]
+        )
+        for phase, count in self._hub.phase_counts().items():
+            phases.add_metric([phase.value], count)
+        yield phases
         yield GaugeMetricFamily(
             "sse_redis_connected", "1 while the Redis subscription is up", value=int(self._hub.connected)
         )
         for name, documentation in _COUNTERS.items():
             yield CounterMetricFamily(f"sse_{name}", documentation, value=getattr(stats, name))
+        ended = CounterMetricFamily("sse_streams_ended", "Streams ended, by reason", labels=["reason"])
+        for end, count in stats.ended.items():
+            ended.add_metric([end.value], count)
+        yield ended
         yield from self._hub.latency.collect()
 
 

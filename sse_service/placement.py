@@ -26,54 +26,84 @@ RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 class Owner(Protocol):
-    """What the placement tells about the channels it carries."""
+    """What the placement tells about the channels it carries (the hub)."""
 
     def received(self, replies: Replies) -> None: ...
+
+    def confirmed(self, pubsub_channels: Iterable[bytes]) -> None:
+        """Redis confirmed these channels' subscriptions where they are placed now."""
 
     def interrupted(self, pubsub_channels: Iterable[bytes], broken: bool) -> None:
         """These channels are not subscribed anywhere for now (`broken`: their link broke)."""
 
-    def resumed(self, link: Link, pubsub_channels: list[bytes]) -> None:
-        """These channels are subscribed (again) on `link`, which is connected."""
+
+class ControlListener(Protocol):
+    """Gets the messages of one extra channel kept subscribed beside the owner's (revocation.py's)."""
+
+    channel: bytes
+
+    def subscribed(self) -> None: ...
+
+    def received(self, data: bytes) -> None: ...
 
 
 class Placement:
     """The wanted channels, where each is subscribed, and a task per node keeping its link open."""
 
-    def __init__(self, topology: Topology, owner: Owner, heartbeat_seconds: float) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        owner: Owner,
+        heartbeat_seconds: float,
+        control: ControlListener | None = None,
+    ) -> None:
         self._topology = topology
         self._owner = owner
         self._heartbeat_seconds = heartbeat_seconds
+        self._control = control
+        self._control_channel = control.channel if control is not None else None
         self._wanted: set[bytes] = set()
         self._links: dict[str, Link] = {}
         self._placed: dict[bytes, Link] = {}
         self._ready = False
+        if self._control_channel is not None:
+            self._wanted.add(self._control_channel)
 
     @property
     def connected(self) -> bool:
         return self._ready and all(link.connected for link in self._links.values())
 
-    def add(self, pubsub_channels: Iterable[bytes]) -> list[asyncio.Future[None]]:
-        """Subscribes the channels; returns futures done once Redis has confirmed them."""
-        pubsub_channels = list(pubsub_channels)
+    def add(self, pubsub_channels: list[bytes]) -> None:
+        """Subscribes the channels; the owner hears when Redis confirms each (`confirmed`)."""
         self._wanted.update(pubsub_channels)
         self._place(pubsub_channels)
-        return [
-            waiter
-            for pubsub_channel in pubsub_channels
-            if (link := self._placed.get(pubsub_channel)) is not None
-            for waiter in link.waiting([pubsub_channel])
-        ]
 
-    def subscribed(self, pubsub_channel: bytes, link: Link | None = None) -> bool:
-        """Whether Redis has confirmed the channel's subscription (on `link`, if given)."""
-        placed = self._placed.get(pubsub_channel)
-        return (
-            placed is not None
-            and (link is None or placed is link)
-            and placed.connected
-            and pubsub_channel in placed.confirmed
-        )
+    def ask_again(self, pubsub_channels: list[bytes]) -> list[bytes]:
+        """Channels Redis has not confirmed for long: placed again (their node may have changed)
+        and subscribed again where they are. Returns those asked again: a link that is down
+        subscribes everything once it is up, so its channels are left to it."""
+        self._place(pubsub_channels)
+        by_link: dict[Link, list[bytes]] = {}
+        for pubsub_channel in pubsub_channels:
+            link = self._placed.get(pubsub_channel)
+            if link is not None and link.connected:
+                by_link.setdefault(link, []).append(pubsub_channel)
+        for link, channels in by_link.items():
+            link.ask_again(channels)
+        return [channel for channels in by_link.values() for channel in channels]
+
+    def arrived(self, link: Link, replies: Replies, confirmed: list[bytes], control: list[bytes]) -> None:
+        """A link's batch: the control channel's news to its listener, the rest to the owner."""
+        if confirmed:
+            if self._control is not None and self._control_channel in confirmed:
+                self._control.subscribed()
+            here = [c for c in confirmed if self._placed.get(c) is link and c != self._control_channel]
+            if here:
+                self._owner.confirmed(here)
+        if self._control is not None:
+            for data in control:
+                self._control.received(data)
+        self._owner.received(replies)
 
     def remove(self, pubsub_channels: Iterable[bytes]) -> None:
         for pubsub_channel in pubsub_channels:
@@ -128,12 +158,10 @@ class Placement:
                 placed.remove([pubsub_channel])
             link = self._links.get(node)
             if link is None:
-                link = self._links[node] = Link(node, self._topology.sharded, self)
+                link = self._links[node] = Link(node, self._topology.sharded, self, self._control_channel)
                 spawn(self._keep(link))
             self._placed[pubsub_channel] = link
             link.add([pubsub_channel])
-            if link.connected:
-                self._owner.resumed(link, [pubsub_channel])
 
     def _unplace(self, link: Link, pubsub_channels: list[bytes], dropped: bool = False) -> None:
         if dropped:
@@ -158,10 +186,9 @@ class Placement:
                 await self._follow_slots(link)
                 continue
             logger.info("redis subscription to %s connected, %d channels", link.node, len(link.wanted))
-            self._owner.resumed(link, list(link.wanted))
             opened = time.monotonic()
             try:
-                await link.run(self._owner.received)
+                await link.run()
             except REDIS_ERRORS as exc:
                 logger.warning("redis subscription lost on %s (%s), reconnecting", link.node, exc)
             self._owner.interrupted(link.wanted, broken=True)

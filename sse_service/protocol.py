@@ -49,9 +49,13 @@ class RedisNames:
         """How many listeners `process` has on `channel`; expires unless refreshed."""
         return f"{self.prefix}:{{{channel}}}:presence:{process}"
 
-    def channel_of(self, pubsub_channel: bytes) -> str:
-        """Inverse of `pubsub_channel`."""
-        return pubsub_channel[len(self.prefix) + 2 : -1].decode()
+    def control_channel(self) -> bytes:
+        """Where Django announces revocations (revocation.py)."""
+        return f"{self.prefix}:control".encode()
+
+    def ticket_key(self, digest: str) -> str:
+        """A ticket, under the sha256 hex digest of its token (auth.py)."""
+        return f"{self.prefix}:ticket:{digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +89,6 @@ def encode_frame(channel: str, envelope: Envelope) -> bytes:
         lines += [b"data: ", data, b"\n"]
     lines.append(b"\n")
     return b"".join(lines)
-
-
-def encode_preamble(retry_ms: int) -> bytes:
-    """First bytes of every stream: the reconnect delay hint, and a comment so proxies flush headers."""
-    return b"retry: %d\n: connected\n\n" % retry_ms
-
-
-HEARTBEAT = b": ping\n\n"
 
 
 StreamId = tuple[int, int]
@@ -145,28 +141,55 @@ def format_positions(positions: Positions) -> bytes:
     return b"".join(b",%s/%d-%d" % (channel.encode(), *position) for channel, position in positions.items())
 
 
-def encode_reset(channel: str, stream_id: StreamId) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One event on its way from Redis (live or history) to the connections: encoded once, shared.
+
+    `wire` is the frame as a one-channel connection writes it, its first line `id: <channel>/<id>`;
+    a connection with several channels inserts their positions into that line (`with_positions`).
+    """
+
+    channel: str
+    id: StreamId
+    wire: bytes
+    reset: bool = False
+
+    def with_positions(self, others: Positions) -> bytes:
+        if not others:
+            return self.wire
+        end_of_id = self.wire.index(b"\n")
+        return self.wire[:end_of_id] + format_positions(others) + self.wire[end_of_id:]
+
+
+def event_frame(channel: str, stream_id: StreamId, envelope: Envelope) -> Frame:
+    return Frame(channel, stream_id, encode_frame(channel, envelope))
+
+
+def reset_frame(channel: str, stream_id: StreamId) -> Frame:
     """Tells the page that history it missed is gone: reload that channel's state."""
     data = b'{"channel":"%s","reason":"history trimmed"}' % channel.encode()
-    return b"id: %s/%s\nevent: reset\ndata: %s\n\n" % (
+    wire = b"id: %s/%s\nevent: reset\ndata: %s\n\n" % (
         channel.encode(),
         format_stream_id(stream_id).encode(),
         data,
     )
+    return Frame(channel, stream_id, wire, reset=True)
+
+
+def encode_opening(retry_ms: int, start: Positions) -> bytes:
+    """First bytes of every stream: the reconnect delay hint, where each channel starts, and a comment
+    so proxies flush the headers.
+
+    The `id:` line carries no data, so a browser dispatches nothing but takes it as its last event id:
+    one that reconnects before any event arrives resumes from here instead of from the newest event.
+    """
+    if not start:
+        return b"retry: %d\n: connected\n\n" % retry_ms
+    first, *others = start.items()
+    own = b"%s/%d-%d" % (first[0].encode(), *first[1])
+    return b"retry: %d\nid: %s%s\n: connected\n\n" % (retry_ms, own, format_positions(dict(others)))
 
 
 def encode_farewell(retry_ms: int) -> bytes:
     """Last bytes of a stream ended by the server: come back (elsewhere) after `retry_ms`."""
     return b"retry: %d\n: reconnect\n\n" % retry_ms
-
-
-def split_frames(chunk: bytes) -> list[bytes]:
-    """Frames of a chunk this module encoded (no frame holds an empty line inside)."""
-    return [frame + b"\n\n" for frame in chunk.split(b"\n\n") if frame]
-
-
-def frame_position(frame: bytes) -> tuple[str, StreamId]:
-    """Channel and stream id from a frame's first line (`id: <channel>/<ms>-<seq>`)."""
-    first_line = frame[4 : frame.index(b"\n")].decode()
-    channel, _, stream_id = first_line.rpartition("/")
-    return channel, parse_stream_id(stream_id)

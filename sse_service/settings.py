@@ -93,6 +93,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "retry_ms": _positive_int,
     "max_payload_bytes": _positive_int,
     "max_channels_per_connection": _positive_int,
+    "max_channels_per_process": _positive_int,
     "public_prefixes": _channel_prefixes,
     "max_connections_per_user": _positive_int,
     "max_connections_per_address": _positive_int,
@@ -116,6 +117,8 @@ class Settings:
     retry_ms: int = 3000
     max_payload_bytes: int = 65536
     max_channels_per_connection: int = 32
+    # Distinct channels one process serves at a time; a stream that would add more is refused (503).
+    max_channels_per_process: int = 10_000
     # A channel is public iff its name starts with one of these; must equal Django's SSE_PUBLIC_PREFIXES.
     public_prefixes: tuple[str, ...] = ("public.",)
     # Open streams per ticket holder (user, or ticket if anonymous) and per client address, per process.

@@ -22,7 +22,7 @@ async def test_manage_py_publish_reaches_a_client_through_nginx(stack: Stack, ch
     assert stream.response.headers["content-type"].startswith("text/event-stream")
     # Heartbeats (every second here) may come first: manage.py takes about as long to start.
     assert stream.raw.replace(b": ping\n\n", b"") == (
-        b"retry: 3000\n: connected\n\n"
+        f"retry: 3000\nid: {channel}/0-0\n: connected\n\n".encode()
         + f'id: {channel}/{event_id}\nevent: notice\ndata: {{"text":"hi","n":1}}\n\n'.encode()
     )
 

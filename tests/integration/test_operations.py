@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import re
 
-import httpx
 import redis
 
 from devstack.services import SseService
 from devstack.stack import Stack
+from tests.integration.probes import scrape
 from tests.support.publish import publish
 from tests.support.sse import open_stream
-
-
-async def scrape(service: SseService) -> dict[str, float]:
-    async with httpx.AsyncClient(base_url=service.url) as client:
-        response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    samples = re.findall(r"^(sse_[a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$", response.text, re.MULTILINE)
-    return {name: float(value) for name, value in samples}
 
 
 async def test_metrics_move_as_clients_connect_and_events_flow(

@@ -18,6 +18,7 @@ from devstack import tickets
 from devstack.processes import free_port
 from devstack.services import RedisServer, SseService
 from tests.conftest import TEST_SSE_ENV
+from tests.integration.probes import scrape
 from tests.support.publish import publish
 from tests.support.sse import open_stream
 
@@ -101,6 +102,7 @@ async def test_revoking_a_user_closes_that_users_streams_within_seconds(
     sse_service: SseService, redis_client: redis.Redis, private_channel: str, user_id: str, channel: str
 ) -> None:
     other_user = user_id + "x"
+    revoked_before = (await scrape(sse_service))['sse_streams_ended_total{reason="revoked"}']
     mine = tickets.issue(redis_client, [private_channel], user=user_id)
     theirs = tickets.issue(redis_client, [private_channel], user=other_user)
     url = f"{sse_service.url}/sse/?channel={private_channel}&channel={channel}"
@@ -116,8 +118,7 @@ async def test_revoking_a_user_closes_that_users_streams_within_seconds(
         # A public-only stream never used the ticket, so it is not the user's to lose.
         await public_only.wait_for_events(1)
         assert not kept.ended and not public_only.ended
-    log = sse_service.process.log_tail(400) if sse_service.process else ""
-    assert f"user={user_id} reason=revoked" in log
+    assert (await scrape(sse_service))['sse_streams_ended_total{reason="revoked"}'] == revoked_before + 1
 
 
 async def test_the_per_user_limit_is_a_429_and_a_leaving_client_frees_its_slot(
@@ -190,11 +191,10 @@ async def test_after_a_redis_outage_ticketed_streams_are_closed_and_must_show_th
             own_redis.start()
             await ticketed.read_to_end(timeout=15)
             assert not public.ended
+        assert (await scrape(service))['sse_streams_ended_total{reason="control channel resubscribed"}'] == 1
     finally:
         service.stop()
         own_redis.stop()
-    log = service.process.log_tail(400) if service.process else ""
-    assert "reason=control channel resubscribed" in log
 
 
 async def eventually_admitted(url: str, headers: dict[str, str], timeout: float = 3.0) -> None:

@@ -73,7 +73,8 @@ async def test_position_older_than_retention_gets_a_reset_event(
     reset = (
         f'id: {channel}/{newest}\nevent: reset\ndata: {{"channel":"{channel}","reason":"history trimmed"}}'
     )
-    assert stream.raw.startswith(b"retry: 3000\n: connected\n\n" + reset.encode() + b"\n\n")
+    opening = f"retry: 3000\nid: {channel}/{first}\n: connected\n\n"
+    assert stream.raw.startswith((opening + reset + "\n\n").encode())
     assert (events[1].id, events[1].data) == (f"{channel}/{live}", '"live"')
 
 
@@ -107,3 +108,23 @@ async def test_the_header_wins_over_a_stale_last_event_id_parameter(
     async with open_stream(url, headers={"Last-Event-ID": f"{channel}/{ids[2]}"}) as stream:
         events = await stream.wait_for_events(1)
     assert [e.data for e in events] == ["3"]
+
+
+async def test_a_browser_reconnecting_before_its_first_event_loses_nothing(
+    sse_service: SseService, redis_client: redis.Redis, channel: str
+) -> None:
+    """Regression: a stream opened with `retry:` and `: connected` but no `id:`, so a browser whose
+    connection dropped before its first event had no Last-Event-ID to send and started again at the
+    newest event, losing what was published while it was away. The opening now carries an id-only
+    block: each channel's start position, which sets the browser's last event id and dispatches nothing."""
+    other = channel + ".b"
+    publish(redis_client, channel, '"before"')
+    url = f"{sse_service.url}/sse/?channel={channel}&channel={other}"
+    async with open_stream(url) as first:
+        pass
+    assert first.events == []
+    missed = [publish(redis_client, channel, '"a"'), publish(redis_client, other, '"b"')]
+    followed = await follow(
+        url, lambda events: len(events) >= 2, timeout=5, last_event_id=first.last_event_id
+    )
+    assert [(e.channel, e.stream_id) for e in followed.events] == [(channel, missed[0]), (other, missed[1])]

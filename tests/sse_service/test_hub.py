@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import anyio
 import pytest
 import redis
 import redis.asyncio as aioredis
@@ -43,7 +42,7 @@ async def slow_hub(redis_server: RedisServer) -> AsyncIterator[Hub]:
     )
     running = asyncio.create_task(hub.run())
     yield hub
-    hub.close_all("test over")
+    hub.shutdown()
     running.cancel()
     await commands.aclose()
 
@@ -58,8 +57,9 @@ async def test_a_stream_starts_only_once_its_channel_is_subscribed_even_on_a_lin
     async def send(message: Message) -> None:
         written.append(message["body"])
 
-    subscriber = Subscriber((channel,), send, 1 << 20, anyio.Event())
-    subscriber.go_live(await slow_hub.attach(subscriber))
+    subscriber = Subscriber((channel,), send, 1 << 20)
+    subscriber.open(await slow_hub.attach(subscriber), b"")
+    subscriber.go_live()
     event_id = publish(redis_client, channel, '"at once"')
     async with asyncio.timeout(5):
         while not written:

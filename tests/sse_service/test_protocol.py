@@ -8,7 +8,7 @@ from sse_service.protocol import (
     PositionError,
     RedisNames,
     encode_frame,
-    encode_preamble,
+    encode_opening,
     format_positions,
     is_valid_channel,
     parse_envelope,
@@ -26,11 +26,12 @@ def test_invalid_channel_names(name: str) -> None:
     assert not is_valid_channel(name)
 
 
-def test_redis_names_use_a_hash_tag_and_round_trip() -> None:
+def test_redis_names_use_a_hash_tag() -> None:
     names = RedisNames("myapp")
     assert names.pubsub_channel("news") == b"myapp:{news}"
     assert names.stream_key("news") == "myapp:{news}:events"
-    assert names.channel_of(b"myapp:{news}") == "news"
+    assert names.control_channel() == b"myapp:control"
+    assert names.ticket_key("ab12") == "myapp:ticket:ab12"
 
 
 def test_envelope_data_is_everything_after_the_third_line() -> None:
@@ -62,8 +63,14 @@ def test_empty_data_still_makes_a_frame() -> None:
     assert encode_frame("c", Envelope(b"1-0", b"", b"")) == b"id: c/1-0\ndata: \n\n"
 
 
-def test_preamble_tells_the_browser_when_to_retry() -> None:
-    assert encode_preamble(2500) == b"retry: 2500\n: connected\n\n"
+def test_the_opening_tells_the_browser_when_to_retry() -> None:
+    assert encode_opening(2500, {}) == b"retry: 2500\n: connected\n\n"
+
+
+def test_the_opening_id_carries_every_channels_start_without_data() -> None:
+    opening = encode_opening(100, {"news": (5, 1), "user.7": (0, 0)})
+    assert opening == b"retry: 100\nid: news/5-1,user.7/0-0\n: connected\n\n"
+    assert parse_positions("news/5-1,user.7/0-0") == {"news": (5, 1), "user.7": (0, 0)}
 
 
 def test_an_event_id_names_its_own_channel_first_then_the_connections_others() -> None:

@@ -64,6 +64,7 @@ def test_access_defaults() -> None:
         ("SSE_TRUSTED_PROXIES", "10.0.0.0/33"),
         ("SSE_MAX_CONNECTIONS_PER_USER", "0"),
         ("SSE_MAX_CONNECTIONS_PER_ADDRESS", "many"),
+        ("SSE_MAX_CHANNELS_PER_PROCESS", "0"),
     ],
 )
 def test_invalid_access_settings_name_the_variable(name: str, value: str) -> None:
