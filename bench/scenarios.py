@@ -137,7 +137,8 @@ SCENARIOS = [
         Target(min_delivered_pct=95, max_p99_ms=300, max_lost=0),
         rate=20,
     ),
-    Scenario("idle-5k", "idle", 5000, Target(max_kb_per_conn=20)),
+    # Twice what nginx + nchan spends per stream (14 KB), service and nginx together.
+    Scenario("idle-5k", "idle", 5000, Target(max_kb_per_conn=28)),
     # One SSE process holding 20,000 streams: through the template's nginx they would need 40,000
     # connections, more than its 2 x 16,384, so the clients connect to the process itself.
     Scenario("idle-20k", "idle", 20_000, Target(), hold=5.0, direct=True),
