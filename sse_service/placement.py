@@ -6,6 +6,10 @@ a sharded subscription itself after a slot migration or a failover), refuses one
 stale) or its link breaks, it reloads the map and places the channel again. Each interruption and
 each resubscription is reported to the owner (the hub), which holds live messages back and fills the
 gap from the channel's stream.
+
+A channel a node gave up is not placed on that node again while the map still names it: a map read
+from a node that has not heard of a failover yet names the demoted master, which, now a replica,
+accepts the subscription but misses the shard's messages until its new master counts it as a replica.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ class Placement:
         self._wanted: set[bytes] = set()
         self._links: dict[str, Link] = {}
         self._placed: dict[bytes, Link] = {}
+        # Channels a node ended by itself, and that node, until `_replace` has read where they went.
+        self._given_up: dict[bytes, str] = {}
         self._ready = False
         if self._control_channel is not None:
             self._wanted.add(self._control_channel)
@@ -151,6 +157,8 @@ class Placement:
             if node is None:
                 logger.warning("no redis node owns %r yet; keepalive tries again", pubsub_channel)
                 continue
+            if self._given_up.get(pubsub_channel) == node:
+                continue  # a stale map: `_replace` places the channel once the map has moved
             placed = self._placed.get(pubsub_channel)
             if placed is not None:
                 if placed.node == node:
@@ -228,6 +236,7 @@ class Placement:
 
     def dropped(self, link: Link, pubsub_channel: bytes) -> None:
         """Redis ended a sharded subscription itself: the channel's slot has moved to another node."""
+        self._given_up[pubsub_channel] = link.node
         self._unplace(link, [pubsub_channel], dropped=True)
         spawn(self._replace(pubsub_channel, link.node))
 
@@ -240,11 +249,15 @@ class Placement:
         """Places a channel its node gave up, once the slot map says where it went.
 
         Right after a failover, the node asked for the map may not know yet: ask again for a while.
+        Until then no placement (a new listener, the keepalive, a channel asked again) puts the
+        channel back on the node that gave it up; after the last try the map is taken as it is.
         """
         for delay in RECONNECT_DELAYS:
             if await self._refresh() and self._node_of(pubsub_channel) not in (old_node, None):
                 break
             await asyncio.sleep(delay)
+        if self._given_up.get(pubsub_channel) == old_node:
+            del self._given_up[pubsub_channel]
         if pubsub_channel in self._wanted and pubsub_channel not in self._placed:
             self._place([pubsub_channel])
 

@@ -103,3 +103,51 @@ async def test_a_channel_removed_is_no_longer_confirmed() -> None:
     link._deliver([[b"subscribe", b"sse:{news}", 1]])
     assert owner.confirmed_channels == []
     assert b"sse:{news}" not in link.wanted
+
+
+class FailingOver:
+    """Channels live on "old" until the map is told they moved to "new"; links never connect."""
+
+    sharded = True
+
+    def __init__(self) -> None:
+        self.owner = "old"
+
+    def node_of(self, pubsub_channel: bytes) -> str:
+        return self.owner
+
+    async def refresh(self) -> None:
+        pass
+
+    def connection(self, node: str) -> NeverConnects:
+        return NeverConnects()
+
+
+async def test_a_demoted_master_never_gets_back_the_channel_it_dropped_from_a_stale_slot_map() -> None:
+    """Regression: after a manual failover the old master, now a replica, ends its sharded
+    subscriptions (`sunsubscribe`), and the slot map read right after may still name it (the node
+    asked has not heard yet). While the placement waited for a fresh map, the keepalive placed the
+    channel again from the stale one, on the old master. A replica accepts SSUBSCRIBE for its
+    master's slots but hears the shard's messages only once its new master counts it as a replica:
+    the hub went live there and its clients missed a second of events, the stream still open."""
+    owner = Owner()
+    topology = FailingOver()
+    placed = Placement(topology, owner, 0.01)  # type: ignore[arg-type]
+    placed._ready = True
+    placed.add([b"sse:{news}"])
+    old = placed._links["old"]
+    keepalive = asyncio.create_task(placed.keepalive())
+    try:
+        old._deliver([[b"sunsubscribe", b"sse:{news}", 0]])
+        assert owner.interrupted_channels == [b"sse:{news}"]
+        await asyncio.sleep(0.2)  # keepalives, the map still naming "old"
+        assert b"sse:{news}" not in placed._placed
+        assert all(b"sse:{news}" not in link.wanted for link in placed._links.values())
+        topology.owner = "new"
+        async with asyncio.timeout(2):
+            while b"sse:{news}" not in placed._placed:
+                await asyncio.sleep(0.01)
+        assert placed._placed[b"sse:{news}"].node == "new"
+        assert [node for node, link in placed._links.items() if b"sse:{news}" in link.wanted] == ["new"]
+    finally:
+        keepalive.cancel()
