@@ -7,19 +7,21 @@ reads it by hashing the token it is given, so the token itself is never stored.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from collections.abc import Sequence
 
 import redis
 
+from sse_service import auth
+from sse_service.protocol import RedisNames
+
 from .services import KEY_PREFIX
 
 
 def ticket_key(token: str, prefix: str = KEY_PREFIX) -> str:
-    """The Redis key of the ticket `token` stands for."""
-    return f"{prefix}:ticket:{hashlib.sha256(token.encode()).hexdigest()}"
+    """The Redis key of the ticket `token` stands for, as the service looks it up."""
+    return auth.ticket_key(prefix, token)
 
 
 def issue(
@@ -33,4 +35,4 @@ def issue(
 
 def revoke_user(client: redis.Redis, user: str, prefix: str = KEY_PREFIX) -> None:
     """Publishes the control message only; deleting the user's tickets is the caller's business."""
-    client.publish(f"{prefix}:control", f"revoke-user {user}")
+    client.publish(RedisNames(prefix).control_channel(), f"revoke-user {user}")

@@ -48,10 +48,14 @@ def get_publish_script() -> Script:
     return _connection().publish_script
 
 
+def is_cluster(client: redis.Redis | RedisCluster) -> bool:
+    return isinstance(client, RedisCluster)
+
+
 def publish_command() -> str:
     """Events and control messages go out on sharded pub/sub on a cluster: a node sends them only to
     its own subscribers, where classic PUBLISH would copy every message to every node."""
-    return "SPUBLISH" if isinstance(get_client(), RedisCluster) else "PUBLISH"
+    return "SPUBLISH" if is_cluster(get_client()) else "PUBLISH"
 
 
 def close() -> None:

@@ -21,10 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.cluster import RedisCluster
-
 from django_sse_push import keys
-from django_sse_push._redis import REDIS_ERRORS, get_client, publish_command
+from django_sse_push._redis import REDIS_ERRORS, get_client, is_cluster, publish_command
 from django_sse_push.conf import push_settings
 from django_sse_push.exceptions import TicketBackendError
 
@@ -55,7 +53,7 @@ def issue_ticket(user: Any, channels: Sequence[str]) -> Ticket:
         # One Redis: the ticket and its entry in the user's set appear together (MULTI), so a
         # revocation that does not see the entry cannot find the ticket either. A cluster keeps
         # them on different nodes, where the two writes are ordered but not atomic.
-        with client.pipeline(transaction=not isinstance(client, RedisCluster)) as pipe:
+        with client.pipeline(transaction=not is_cluster(client)) as pipe:
             pipe.set(keys.ticket_key(prefix, token_hash), value, ex=ttl)
             if user_id:
                 tickets = keys.user_tickets_key(prefix, user_id)
