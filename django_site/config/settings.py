@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import read_bool, read_database_url, read_float, read_int, read_list, read_str
+from django_sse_push.rules import CHANNEL_PREFIX_RE, CLUSTER_NODE_RE, KEY_PREFIX_RE, REDIS_SCHEMES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 _env = os.environ
@@ -123,7 +123,7 @@ LOGGING = {
 
 # The publish path (django_sse_push/); these must match the SSE service's values (README.md, "Wire contract").
 SSE_REDIS_URL = read_str(_env, "REDIS_URL", default="redis://127.0.0.1:6379/0")
-if urlsplit(SSE_REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
+if urlsplit(SSE_REDIS_URL).scheme not in REDIS_SCHEMES:
     raise ImproperlyConfigured(
         f"REDIS_URL must start with redis://, rediss:// or unix://; got {SSE_REDIS_URL!r}"
     )
@@ -131,10 +131,10 @@ if urlsplit(SSE_REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
 # events travel on sharded pub/sub.
 SSE_REDIS_CLUSTER_NODES = read_list(_env, "REDIS_CLUSTER_NODES", default=[])
 for _node in SSE_REDIS_CLUSTER_NODES:
-    if not re.fullmatch(r"[^\s:]+:\d{1,5}", _node):
+    if not CLUSTER_NODE_RE.fullmatch(_node):
         raise ImproperlyConfigured(f"REDIS_CLUSTER_NODES entries must be host:port; got {_node!r}")
 SSE_KEY_PREFIX = read_str(_env, "SSE_KEY_PREFIX", default="sse")
-if not re.fullmatch(r"[^\s{}]+", SSE_KEY_PREFIX):
+if not KEY_PREFIX_RE.fullmatch(SSE_KEY_PREFIX):
     raise ImproperlyConfigured(
         f"SSE_KEY_PREFIX must not contain whitespace or braces (braces are Redis Cluster "
         f"hash tags); got {SSE_KEY_PREFIX!r}"
@@ -145,7 +145,7 @@ SSE_STREAM_MAXLEN = read_int(_env, "SSE_STREAM_MAXLEN", default=1000, minimum=1)
 # Private channels (django_sse_push/permissions.py, django_sse_push/tickets.py; README.md, "Security model").
 SSE_PUBLIC_PREFIXES = read_list(_env, "SSE_PUBLIC_PREFIXES", default=["public."])
 for _prefix in SSE_PUBLIC_PREFIXES:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", _prefix):
+    if not CHANNEL_PREFIX_RE.fullmatch(_prefix):
         raise ImproperlyConfigured(f"SSE_PUBLIC_PREFIXES entries must start channel names; got {_prefix!r}")
 SSE_TICKET_TTL_SECONDS = read_int(_env, "SSE_TICKET_TTL_SECONDS", default=300, minimum=10)
 # Who may read a private channel: a dotted path to `can_read_channel(user, channel) -> bool`.

@@ -37,13 +37,10 @@ from django.template.base import smart_split
 from django.utils.module_loading import import_string
 
 from django_sse_push.conf import PushSettings, setting_name
+from django_sse_push.rules import CHANNEL_PREFIX_RE, CLUSTER_NODE_RE, KEY_PREFIX_RE, REDIS_SCHEMES
 from django_sse_push.validation import CHANNEL_RE
 
 TICKET_TTL_RANGE = (10, 86_400)  # seconds: shorter means a renewal storm, longer a stolen ticket that lasts
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
-_CLUSTER_NODE = re.compile(r"[^\s:]+:\d{1,5}")
-_KEY_PREFIX = re.compile(r"[^\s{}]+")
-_CHANNEL_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _STREAM_TAG = re.compile(r"\{%\s*(?:live_stream|htmx_stream)\s+(.*?)%\}", re.DOTALL)
 _SSE_CONNECT = re.compile(r"""sse-connect\s*=\s*["']([^"']*)["']""")
 _STRING_LITERAL = re.compile(r"""(["'])(.*)\1""", re.DOTALL)
@@ -80,21 +77,21 @@ _RULES = (
     _Rule(
         "E001",
         "SSE_REDIS_URL",
-        lambda value: isinstance(value, str) and urlsplit(value).scheme in _REDIS_SCHEMES,
+        lambda value: isinstance(value, str) and urlsplit(value).scheme in REDIS_SCHEMES,
         "be a Redis URL",
         "SSE_REDIS_URL must start with redis://, rediss:// or unix://.",
     ),
     _Rule(
         "E002",
         "SSE_REDIS_CLUSTER_NODES",
-        _strings(_CLUSTER_NODE),
+        _strings(CLUSTER_NODE_RE),
         "list host:port strings",
         "SSE_REDIS_CLUSTER_NODES = ['redis-1:6379', 'redis-2:6379'], or leave it unset.",
     ),
     _Rule(
         "E003",
         "SSE_KEY_PREFIX",
-        lambda value: isinstance(value, str) and bool(_KEY_PREFIX.fullmatch(value)),
+        lambda value: isinstance(value, str) and bool(KEY_PREFIX_RE.fullmatch(value)),
         "be a non-empty string without whitespace or braces",
         "SSE_KEY_PREFIX names every Redis key of the wire contract (braces are Redis Cluster hash "
         "tags), and must equal the SSE service's SSE_KEY_PREFIX.",
@@ -109,7 +106,7 @@ _RULES = (
     _Rule(
         "E006",
         "SSE_PUBLIC_PREFIXES",
-        _strings(_CHANNEL_PREFIX),
+        _strings(CHANNEL_PREFIX_RE),
         "list strings that can start a channel name",
         "e.g. SSE_PUBLIC_PREFIXES = ['public.'], the same as the SSE service's.",
     ),
