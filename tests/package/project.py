@@ -119,7 +119,8 @@ class Project:
             "session.create()\n"
             "print(session.session_key)"
         )
-        return {"sessionid": self.manage("shell", "-c", code, settings=settings).stdout.strip()}
+        # The last line: Django 5.2's shell first says what it imported.
+        return {"sessionid": self.manage("shell", "-c", code, settings=settings).stdout.split()[-1]}
 
     def get(self, served: Served, path: str, cookies: dict[str, str] | None = None) -> httpx.Response:
         return httpx.get(served.url + path, cookies=cookies, timeout=10)

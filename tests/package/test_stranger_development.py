@@ -1,0 +1,137 @@
+"""Developing without nginx, as the README's "Developing without nginx" says: runserver on one port,
+the service on another, so the page and its streams are two origins.
+
+The tag hard-coded `/sse/`, so such a page retried 404s from runserver; and the service sent no
+`Access-Control-Allow-Origin`, so the README's cross-origin recipe (`?ticket=`) could not work in a
+browser. Here Chromium receives events on a public and a private channel across the two origins
+(live.js, with the ticket cookie), the README's `?ticket=` recipe works, and a page on an origin the
+service does not list gets a console message saying why, and no events.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from playwright.sync_api import ConsoleMessage, Page, expect
+
+from devstack.processes import Process, free_port, wait_until
+from devstack.services import RedisServer, http_status
+from tests.package import readme
+from tests.package.project import PASSWORD, USERNAME, Project
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class Development:
+    site: str  # runserver's origin, the one SSE_CORS_ORIGINS lists
+    service: str
+
+
+def _command(line: str, **ports: int) -> tuple[dict[str, str], list[str]]:
+    """The README's shell line with this test's ports: (its VAR=value prefix, the command)."""
+    for old, new in ports.items():
+        line = line.replace(old.removeprefix("p"), str(new))
+    words = shlex.split(line)
+    env = dict(word.split("=", 1) for word in words if "=" in word.split("/")[0] and word[0].isupper())
+    return env, words[len(env) :]
+
+
+@pytest.fixture(scope="module")
+def development(project: Project, redis_server: RedisServer) -> Iterator[Development]:
+    site_port, service_port = free_port(), free_port()
+    ports = {"p6379": redis_server.port, "p8000": site_port, "p8001": service_port}
+    env, command = _command(readme.DEV_SERVICE, **ports)
+    service = Process.start(
+        "sse-push-service-tcp",
+        [str(project.service_bin / command[0]), *command[1:]],
+        project.logs,
+        env=project.env(**env),
+    )
+    setting = readme.DEV_STREAM_URL.replace("8001", str(service_port))
+    project.write("mysite/development.py", f"from .settings import *  # noqa: F403\n\n{setting}\n")
+    _, command = _command(readme.DEV_RUNSERVER, **ports)
+    runserver = Process.start(
+        "runserver",
+        [str(project.bin / "python"), *command[1:], "--noreload"],
+        project.logs,
+        env=project.env("mysite.development"),
+        cwd=project.directory,
+    )
+    try:
+        wait_until(lambda: http_status(service_port, "/readyz") == 200, 20, "sse-push-service", service)
+        wait_until(lambda: http_status(site_port, "/admin/login/") == 200, 30, "runserver", runserver)
+        yield Development(f"http://127.0.0.1:{site_port}", f"http://127.0.0.1:{service_port}")
+    finally:
+        runserver.stop()
+        service.stop()
+
+
+def _log_in(page: Page, origin: str) -> None:
+    page.goto(origin + "/admin/login/?next=/")
+    page.fill("#id_username", USERNAME)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(origin + "/")
+
+
+def _publish(project: Project, *lines: str) -> None:
+    project.manage("shell", "-c", readme.PUBLISH_IMPORT + "\n".join(lines))
+
+
+FIND_USER = f"from django.contrib.auth.models import User\nuser = User.objects.get(username={USERNAME!r})"
+
+
+def test_a_page_on_runserver_gets_events_from_the_service_on_another_port(
+    project: Project, development: Development, page: Page
+) -> None:
+    _log_in(page, development.site)
+    page.wait_for_function("window.live && window.live.state === 'open'", timeout=10_000)
+    _publish(project, readme.PUBLISH_PUBLIC)
+    expect(page.locator("#news li")).to_have_text(["public.news: Hello"], timeout=5000)
+    _publish(project, FIND_USER, readme.PUBLISH_PRIVATE)
+    expect(page.locator("#news li")).to_have_text(
+        ["public.news: Hello", "user.1: Just for you"], timeout=5000
+    )
+
+
+def test_the_readmes_cross_origin_recipe_works_in_a_browser(
+    project: Project, development: Development, page: Page
+) -> None:
+    """The Publishing section's recipe: ask the site for a ticket, then open the service's stream on
+    its own origin with `?ticket=`, no cookie needed."""
+    _log_in(page, development.site)
+    page.evaluate(
+        """async (sse) => {
+            const csrfToken = document.cookie.match(/csrftoken=([^;]+)/)[1];
+            const body = new URLSearchParams([["channel", "user.1"]]);
+            const headers = {"X-CSRFToken": csrfToken};
+            const answer = await fetch("/live/ticket", {method: "POST", body, headers});
+            const {ticket} = await answer.json();
+            window.received = [];
+            const source = new EventSource(`${sse}/sse/user.1?ticket=${ticket}`);
+            source.onmessage = (event) => window.received.push(JSON.parse(event.data).title);
+            await new Promise((resolve, reject) => { source.onopen = resolve; source.onerror = reject; });
+        }""",
+        development.service,
+    )
+    _publish(project, FIND_USER, readme.PUBLISH_PRIVATE)
+    page.wait_for_function("window.received.length === 1", timeout=5000)
+    assert page.evaluate("window.received") == ["Just for you"]
+
+
+def test_a_page_on_an_origin_the_service_does_not_list_says_why_in_the_console(
+    development: Development, page: Page
+) -> None:
+    """`localhost` is not `127.0.0.1` to a browser: the service lists only the latter, so the page
+    gets no events, and Chromium's console names the missing header rather than staying silent."""
+    messages: list[ConsoleMessage] = []
+    page.on("console", lambda message: messages.append(message))
+    page.goto(development.site.replace("127.0.0.1", "localhost") + "/")
+    page.wait_for_function("window.live && window.live.state === 'reconnecting'", timeout=10_000)
+    assert any("Access-Control-Allow-Origin" in message.text for message in messages), [
+        message.text for message in messages
+    ]
