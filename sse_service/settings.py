@@ -83,6 +83,8 @@ def _origins(raw: str) -> tuple[str, ...]:
     streams are read with the ticket cookie, and any site could then read a visitor's private ones."""
     origins = _items(raw)
     for origin in origins:
+        if origin == "*":
+            raise ValueError("'*' would let any site read its visitors' private streams: list the origins")
         try:
             parts = urlsplit(origin)
             parts.port  # noqa: B018  (raises ValueError for a port that is not a number)

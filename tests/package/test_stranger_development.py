@@ -14,6 +14,7 @@ import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 
@@ -135,3 +136,30 @@ def test_a_page_on_an_origin_the_service_does_not_list_says_why_in_the_console(
     assert any("Access-Control-Allow-Origin" in message.text for message in messages), [
         message.text for message in messages
     ]
+
+
+def test_the_service_answers_cors_with_credentials_to_the_listed_origin_only(
+    development: Development,
+) -> None:
+    """On the wire: the listed origin is echoed with credentials allowed (never `*`, which browsers
+    refuse with credentials), other origins get no CORS headers, and a preflight is answered."""
+    url = development.service + "/sse/public.news"
+    with httpx.stream("GET", url, headers={"Origin": development.site}, timeout=5) as listed:
+        assert listed.status_code == 200
+        assert listed.headers["access-control-allow-origin"] == development.site
+        assert listed.headers["access-control-allow-credentials"] == "true"
+        assert "Origin" in listed.headers["vary"]
+    other = "http://elsewhere.example"
+    with httpx.stream("GET", url, headers={"Origin": other}, timeout=5) as unlisted:
+        assert "access-control-allow-origin" not in unlisted.headers
+    preflight = httpx.options(
+        url,
+        headers={
+            "Origin": development.site,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "last-event-id",
+        },
+        timeout=5,
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == development.site
