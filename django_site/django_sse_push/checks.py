@@ -142,8 +142,8 @@ _RULES = (
     _Rule(
         "E006",
         "SSE_PUBLIC_PREFIXES",
-        _strings(CHANNEL_PREFIX_RE),
-        "list strings that can start a channel name",
+        lambda value: bool(value) and _strings(CHANNEL_PREFIX_RE)(value),
+        "list at least one string that can start a channel name (the SSE service needs one)",
         "e.g. SSE_PUBLIC_PREFIXES = ['public.'], the same as the SSE service's.",
     ),
     *(
@@ -282,6 +282,13 @@ def _unknown_names() -> Iterator[CheckMessage]:
 
 def _permission_hook() -> Iterator[CheckMessage]:
     _, path = _setting("SSE_CHANNEL_PERMISSION")
+    if not isinstance(path, str):
+        yield _problem(
+            "E004",
+            f"SSE_CHANNEL_PERMISSION must be a dotted path; got {path!r}",
+            "SSE_CHANNEL_PERMISSION is the dotted path of a function (user, channel) -> bool.",
+        )
+        return
     try:
         hook = import_string(path)
     except (ImportError, TypeError, ValueError) as exc:
