@@ -126,6 +126,22 @@ def test_the_systemd_unit_makes_the_socket_directory_nginx_reaches() -> None:
     assert relay["Service"]["ExecStart"].endswith(readme.RELAY.removeprefix("python "))
 
 
+def test_the_readmes_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    """Every key and value of the README's units is one systemd knows; all it may say is that the
+    programs are not installed here (the paths are the team's)."""
+    units = re.findall(r"```ini\n# \S+/(\S+)\n(.*?)```", readme.section(readme.SYSTEMD), re.S)
+    for name, text in units:
+        (tmp_path / name).write_text(text)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *(str(tmp_path / name) for name, _ in units)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    said = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert [line for line in said if "is not executable: No such file or directory" not in line] == []
+
+
 def test_the_console_script_stops_at_start_naming_a_bad_variable(project: Project) -> None:
     result = subprocess.run(
         [str(project.service_bin / "sse-push-service"), "--port", str(free_port())],
