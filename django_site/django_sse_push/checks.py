@@ -222,8 +222,9 @@ def check_migrations(
             problems.append(
                 _problem(
                     "W003",
-                    f"{len(plan)} migration(s) of django_sse_push not applied to database {alias!r}: "
-                    "publish_on_commit has no outbox table to write to, so a commit that publishes fails",
+                    f"django_sse_push's outbox is not ready in database {alias!r} ({len(plan)} "
+                    "migration(s) not applied): until `manage.py migrate` applies them, a commit that "
+                    "publishes fails",
                     "Run `python manage.py migrate`.",
                 )
             )
