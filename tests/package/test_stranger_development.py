@@ -11,6 +11,7 @@ service does not list gets a console message saying why, and no events.
 from __future__ import annotations
 
 import shlex
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,9 +22,29 @@ from playwright.sync_api import ConsoleMessage, Page, expect
 from devstack.processes import Process, free_port, wait_until
 from devstack.services import RedisServer, http_status
 from tests.package import readme
+from tests.package.conftest import REPO
 from tests.package.project import PASSWORD, USERNAME, Project
 
 pytestmark = pytest.mark.browser
+
+
+VENDOR = REPO / "django_site" / "demo" / "static" / "demo" / "vendor"
+HTMX_SCRIPTS = ("htmx-2.0.11.min.js", "htmx-ext-sse-2.2.4.js")
+# The README's htmx example, cut to one list: the public and the user's fragment channel swap into it.
+HTMX_PAGE = """{% load static sse_push %}<!doctype html>
+<title>Fragments</title>
+<script src="{% static 'htmx-2.0.11.min.js' %}"></script>
+<script src="{% static 'htmx-ext-sse-2.2.4.js' %}"></script>
+{% htmx_stream "public.news.html" user=True %}
+  <ul id="fragments" sse-swap="message" hx-swap="beforeend"></ul>
+{% endhtmx_stream %}
+"""
+HTMX_URLS = """from django.views.generic import TemplateView
+
+from .urls import path, urlpatterns
+
+urlpatterns = [*urlpatterns, path("fragments/", TemplateView.as_view(template_name="fragments.html"))]
+"""
 
 
 @dataclass
@@ -53,7 +74,18 @@ def development(project: Project, redis_server: RedisServer) -> Iterator[Develop
         env=project.env(**env),
     )
     setting = readme.DEV_STREAM_URL.replace("8001", str(service_port))
-    project.write("mysite/development.py", f"from .settings import *  # noqa: F403\n\n{setting}\n")
+    # The project's own: an htmx page, with htmx and its SSE extension served from its static files.
+    (project.directory / "vendor").mkdir(exist_ok=True)
+    for script in HTMX_SCRIPTS:
+        shutil.copy(VENDOR / script, project.directory / "vendor" / script)
+    (project.directory / "templates" / "fragments.html").write_text(HTMX_PAGE)
+    project.write("mysite/urls_development.py", HTMX_URLS)
+    project.write(
+        "mysite/development.py",
+        f"from .settings import *  # noqa: F403\n\n{setting}\n"
+        'STATICFILES_DIRS = [BASE_DIR / "vendor"]  # noqa: F405\n'
+        'ROOT_URLCONF = "mysite.urls_development"\n',
+    )
     _, command = _command(readme.DEV_RUNSERVER, **ports)
     runserver = Process.start(
         "runserver",
@@ -97,6 +129,22 @@ def test_a_page_on_runserver_gets_events_from_the_service_on_another_port(
     expect(page.locator("#news li")).to_have_text(
         ["public.news: Hello", "user.1: Just for you"], timeout=5000
     )
+
+
+def test_an_htmx_page_on_runserver_swaps_in_the_users_fragments_from_the_other_port(
+    project: Project, development: Development, page: Page
+) -> None:
+    """`{% htmx_stream ... user=True %}` across the two origins: htmx-stream.js gets the ticket from
+    runserver, htmx's extension opens the service's URL with credentials, and the user's fragment
+    channel `user.<pk>.html` (not the JSON `user.<pk>`) swaps HTML into the page."""
+    _log_in(page, development.site)
+    page.goto(development.site + "/fragments/")
+    stream = page.locator("[data-sse-push-connect]")
+    expect(stream).to_have_attribute("data-sse-push-state", "open", timeout=10_000)
+    assert (stream.get_attribute("sse-connect") or "").startswith(development.service + "/sse/?")
+    _publish(project, 'publish("public.news.html", "<li>Hello</li>", as_text=True)')
+    _publish(project, FIND_USER, 'publish(f"user.{user.pk}.html", "<li>Just for you</li>", as_text=True)')
+    expect(page.locator("#fragments li")).to_have_text(["Hello", "Just for you"], timeout=5000)
 
 
 def test_the_readmes_cross_origin_recipe_works_in_a_browser(
