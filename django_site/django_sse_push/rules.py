@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from redis.connection import parse_url
+
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 CLUSTER_NODE_RE = re.compile(r"[^\s:]+:\d{1,5}")
 # Braces are Redis Cluster hash tags; whitespace would split the names.
@@ -17,8 +19,6 @@ CHANNEL_PREFIX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 def redis_url_problem(url: str) -> str | None:
     """Why redis-py would refuse `url` when the first client is made, or None: read as redis-py
     reads it, so a URL that passes here does not raise on every use (a port of `63a9`, say)."""
-    from redis.connection import parse_url
-
     if urlsplit(url).scheme not in REDIS_SCHEMES:
         return "does not start with redis://, rediss:// or unix://"
     try:
