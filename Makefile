@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 CHANNEL ?= public.demo
 DATA ?= {"text": "hello from make publish"}
+# Where `make dist` puts the wheels; pip builds each in an isolated environment holding only its
+# build backend (hatchling), not the development virtualenv.
+DIST ?= dist
 
 .PHONY: help run test bench lint format typecheck publish dist deps venv clean
 
@@ -36,9 +39,8 @@ format: venv ## Reformat the code (ruff)
 publish: venv ## Publish DATA (JSON) on CHANNEL through the running `make run` stack
 	. .run/env && cd django_site && ../$(PY) manage.py publish $(CHANNEL) '$(DATA)'
 
-dist: venv ## Build the two wheels into dist/: django-sse-push and sse-push-service
-	$(PY) -m build --no-isolation --wheel --outdir dist django_site
-	$(PY) -m build --no-isolation --wheel --outdir dist .
+dist: ## Build the two wheels into DIST (dist/): django-sse-push and sse-push-service
+	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) ./django_site .
 
 deps: venv ## Install the system packages and the virtualenv, if missing
 	scripts/install-system-deps run
