@@ -65,3 +65,37 @@ async def test_a_stream_starts_only_once_its_channel_is_subscribed_even_on_a_lin
         while not written:
             await asyncio.sleep(0.01)
     assert written == [f'id: {channel}/{event_id}\ndata: "at once"\n\n'.encode()]
+
+
+@pytest.fixture
+async def delayed_hub(redis_server: RedisServer) -> AsyncIterator[Hub]:
+    commands = aioredis.Redis.from_url(redis_server.url)
+    settings = Settings(redis_url=redis_server.url, write_delay_ms=300)
+    hub = Hub(settings, commands, SingleRedis(redis_server.url))
+    running = asyncio.create_task(hub.run())
+    yield hub
+    hub.shutdown()
+    running.cancel()
+    await commands.aclose()
+
+
+async def test_events_within_the_write_delay_reach_a_stream_in_one_write_in_order(
+    delayed_hub: Hub, redis_client: redis.Redis, channel: str
+) -> None:
+    """SSE_WRITE_DELAY_MS: events published one by one within the delay go out as one write,
+    in the order published, and none is lost."""
+    written: list[bytes] = []
+
+    async def send(message: Message) -> None:
+        written.append(message["body"])
+
+    subscriber = Subscriber((channel,), send, 1 << 20)
+    subscriber.open(await delayed_hub.attach(subscriber), b"")
+    subscriber.go_live()
+    ids = [publish(redis_client, channel, f'"{n}"') for n in range(5)]
+    async with asyncio.timeout(5):
+        while not written:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.4)
+    expected = b"".join(f'id: {channel}/{i}\ndata: "{n}"\n\n'.encode() for n, i in enumerate(ids))
+    assert written == [expected]
