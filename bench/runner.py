@@ -22,6 +22,7 @@ from devstack.processes import StartError
 
 from . import payload, profile
 from .control import Child, ChildError
+from .eventstream_peer import EventstreamServers
 from .fdlimit import LimitError, streams_allowed
 from .nchan import NchanServers
 from .procstat import cpu_seconds, machine_busy_seconds, machine_irq_seconds, rss_kb
@@ -30,7 +31,7 @@ from .servers import Servers
 from .system import System
 
 Result = dict[str, Any]
-SYSTEMS = ("project", "nchan")
+SYSTEMS = ("project", "nchan", "django-eventstream")
 
 
 @dataclass(frozen=True)
@@ -153,10 +154,11 @@ async def _phases(
     await client.ask({"cmd": "quiesce", "quiet_s": 0.5, "max_s": 10}, 15)
     await asyncio.sleep(options.settle_s)
 
-    groups["nginx"] = servers.pids()["nginx"]
-    # Each nginx process on its own too (in the JSON only): one busy worker is a bottleneck that
-    # the sum hides.
-    groups.update({f"nginx:{pid}": [pid] for pid in groups["nginx"]})
+    if "nginx" in groups:
+        groups["nginx"] = servers.pids()["nginx"]
+        # Each nginx process on its own too (in the JSON only): one busy worker is a bottleneck
+        # that the sum hides.
+        groups.update({f"nginx:{pid}": [pid] for pid in groups["nginx"]})
     connected = _rss(groups, server)
     alive = (await client.ask({"cmd": "reset"}, 10))["alive"]
     result["alive_at_start"] = alive
@@ -265,6 +267,8 @@ def system_for(name: str, scenario: Scenario, options: Options) -> System:
     """Fresh, not started: the project as the options and scenario ask, or the peer."""
     if name == "nchan":
         return NchanServers(options.run_root / f"{scenario.name}-nchan")
+    if name == "django-eventstream":
+        return EventstreamServers(options.run_root / f"{scenario.name}-django-eventstream")
     direct = options.direct or scenario.direct
     return Servers(
         options.run_root / scenario.name,
