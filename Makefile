@@ -4,6 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# The bench's own virtualenv, for its Python peer (django-eventstream under daphne).
+BENCH_VENV := bench/.venv
 PORT ?= 8000
 CHANNEL ?= public.demo
 DATA ?= {"text": "hello from make publish"}
@@ -23,8 +25,10 @@ test: deps ## Install what is missing and run the whole test suite
 	scripts/install-system-deps test
 	$(PY) -m pytest
 
-bench: deps ## Run the fan-out benchmark against the project and nginx + nchan (bounded, loopback only)
+bench: deps ## Run the fan-out benchmark against the project, nginx + nchan and django-eventstream (bounded, loopback only)
 	scripts/install-system-deps bench
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q -r bench/requirements-peers.txt
 	$(PY) -m bench
 
 lint: venv ## Check formatting and lint (ruff) and types (mypy)
