@@ -70,3 +70,10 @@ def test_access_defaults() -> None:
 def test_invalid_access_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("value", ["-1", "1001", "soon"])
+def test_a_write_delay_outside_0_to_1000_ms_names_the_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="SSE_WRITE_DELAY_MS"):
+        Settings.from_env({"SSE_WRITE_DELAY_MS": value})
+    assert Settings.from_env({"SSE_WRITE_DELAY_MS": "20"}).write_delay_ms == 20.0
