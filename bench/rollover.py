@@ -13,7 +13,7 @@ while they move must come back from the stream.
 What is reported: events lost and duplicated; the reconnects per second after the signal (the
 busiest second's share of them all: a storm puts them all in one); the time each client was without
 a stream (cut to reopened) and how long reopening took (attempt to ready), p50/p99; the surviving
-replica's CPU, peak over 0.5 s samples.
+replica's CPU, peak over 0.5 s samples; publish-to-receive latency of the events over the run.
 """
 
 from __future__ import annotations
@@ -138,7 +138,8 @@ async def _measure(servers: Servers, plan: Plan, client: Child, publisher: Child
     drained = await client.ask(
         {"cmd": "drain", "published": published["published"], "max_s": 30, "quiet_s": 3}, 60
     )
-    for key in ("expected", "delivered", "lost", "duplicates", "cutoffs", "reconnects", "alive_at_end"):
+    kept = ("expected", "delivered", "lost", "duplicates", "cutoffs", "reconnects", "alive_at_end")
+    for key in (*kept, "lat_p50_ms", "lat_p99_ms", "lat_max_ms"):
         result[key] = drained[key]
     log = (await client.ask({"cmd": "reconnects"}, 10))["reconnects"]
     result.update(_spread(log, signalled))
@@ -214,6 +215,10 @@ _ROWS = (
     ("reconnect p50 / p99 s", lambda r: f"{r.get('reconnect_p50_s')} / {r.get('reconnect_p99_s')}"),
     ("without a stream p50 / p99 s", lambda r: f"{r.get('away_p50_s')} / {r.get('away_p99_s')}"),
     ("survivor peak CPU %", lambda r: r["survivor_cpu_peak_pct"]),
+    (
+        "event latency p50 / p99 / max ms",
+        lambda r: f"{r['lat_p50_ms']} / {r['lat_p99_ms']} / {r['lat_max_ms']}",
+    ),
     ("events expected", lambda r: r["expected"]),
     ("lost / duplicated", lambda r: f"{r['lost']} / {r['duplicates']}"),
 )
