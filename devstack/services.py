@@ -222,15 +222,27 @@ class OutboxRelay:
     metrics_port: int
     name: str = "relay"
     process: Process | None = None
+    # A command it is started under: `ip netns exec NAME` on a host of the tests' own (`devstack.netns`).
+    launcher: tuple[str, ...] = ()
 
     @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
-    def start(self) -> OutboxRelay:
-        args = [sys.executable, "manage.py", "sse_relay", "--metrics-port", str(self.metrics_port)]
+    def start(self, wait_ready: bool = True) -> OutboxRelay:
+        """Starts it; with `wait_ready`, waits until its metrics answer on this host's loopback (one
+        started under a `launcher` answers on its own host's: the caller waits there)."""
+        args = [
+            *self.launcher,
+            sys.executable,
+            "manage.py",
+            "sse_relay",
+            "--metrics-port",
+            str(self.metrics_port),
+        ]
         self.process = Process.start(self.name, args, self.run_dir, env=self.env, cwd=REPO / "django_site")
-        wait_until(self._serving_metrics, 20, "the outbox relay", self.process)
+        if wait_ready:
+            wait_until(self._serving_metrics, 20, "the outbox relay", self.process)
         return self
 
     def _serving_metrics(self) -> bool:

@@ -1,4 +1,5 @@
-"""Redis cut off by the network while its process lives: the service notices, says so, and loses nothing.
+"""Redis cut off by the network while its process lives: the service and the outbox relay notice, say
+so, and lose nothing.
 
 Redis runs on one host of the test's own, the service on another (`devstack.netns`: two network
 namespaces joined by a veth pair); the link between them is cut with the processes running, so the
@@ -18,9 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.netns import NamespaceError, Partition
-from devstack.processes import free_port
-from devstack.services import RedisServer, SseService
+from devstack.netns import Host, NamespaceError, Partition
+from devstack.processes import free_port, wait_until
+from devstack.publishing import events_key
+from devstack.services import DjangoSite, OutboxRelay, RedisServer, SseService
 from tests.support.publish import publish
 from tests.support.sse import EventStream
 
@@ -32,6 +34,8 @@ SSE_ENV = {
     "SSE_REDIS_SILENCE_SECONDS": str(SILENCE_SECONDS),
     "SSE_PRESENCE_SECONDS": "0.5",
 }
+# The relay's Redis client times a request out after this long (django_sse_push/_redis.py).
+RELAY_SOCKET_TIMEOUT = 5.0
 # What the service may take beyond the silence setting to see the link dead: a keepalive probe's
 # interval, the hub's 0.5 s timer, and the scrape that reads it, on a loaded machine.
 DETECTION_MARGIN = 3.0
@@ -133,3 +137,62 @@ async def test_a_silent_redis_is_noticed_within_the_silence_setting_and_nothing_
             events = await stream.wait_for_events(11, timeout=30)
             assert [event.data for event in events] == [f'{{"n": {n}}}' for n in range(11)]
             assert not stream.ended
+
+
+@pytest.fixture
+def far_relay(
+    partition: Partition, far_redis: RedisServer, tmp_path: Path
+) -> Iterator[tuple[DjangoSite, OutboxRelay]]:
+    """The relay on the service's host; the site's database (SQLite) is a file both hosts see. The
+    site itself is not started: events are recorded with `manage.py shell` on this machine's own
+    host, from which the far Redis has no route, so each is left in the outbox for the relay."""
+    site = DjangoSite(tmp_path, far_redis.url, free_port(), overrides={"SSE_OUTBOX_POLL_SECONDS": "0.1"})
+    site.manage("migrate", "--noinput")
+    host = partition.service_side
+    relay = OutboxRelay(tmp_path, site.env, free_port(), launcher=host.launcher).start(wait_ready=False)
+    wait_until(
+        lambda: "sse_outbox_redis_up" in host.http_get(relay.metrics_port, "/metrics"), 20, "the relay"
+    )
+    yield site, relay
+    relay.stop()
+
+
+def relay_sample(host: Host, relay: OutboxRelay, name: str) -> float:
+    for line in host.http_get(relay.metrics_port, "/metrics").splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no {name} in the relay's /metrics")
+
+
+def test_the_relay_notices_a_silent_redis_and_then_sends_what_waited_once(
+    partition: Partition, far_redis: RedisServer, far_relay: tuple[DjangoSite, OutboxRelay], channel: str
+) -> None:
+    """The relay's pooled connection to Redis stays open across the cut: its next send waits at most
+    the client's socket timeout, then counts as failed (`sse_outbox_redis_up` 0), and the events
+    wait in the outbox; once the link is back each is published once, in order."""
+    site, relay = far_relay
+    host = partition.service_side
+
+    def record(n: int) -> None:
+        code = f"from django_sse_push.publish import publish_on_commit as p; p({channel!r}, {{'n': {n}}})"
+        site.manage("shell", "-v", "0", "-c", code)
+
+    def sent_all() -> bool:
+        return relay_sample(host, relay, "sse_outbox_pending_events") == 0
+
+    record(0)
+    wait_until(sent_all, 20, "the relay to send the first event")  # its connection is open now
+    partition.cut()
+    started = time.monotonic()
+    record(1)
+    record(2)
+    wait_until(lambda: relay_sample(host, relay, "sse_outbox_redis_up") == 0, 30, "the relay to notice")
+    noticed = time.monotonic() - started
+    assert noticed <= RELAY_SOCKET_TIMEOUT + DETECTION_MARGIN + 3, f"noticed after {noticed:.1f}s"
+    assert relay_sample(host, relay, "sse_outbox_pending_events") == 2
+
+    partition.heal()
+    wait_until(sent_all, 30, "the relay to send what waited")
+    with far_redis.client() as client:
+        entries = client.xrange(events_key(channel))
+    assert [fields[b"data"] for _, fields in entries] == [b'{"n":%d}' % n for n in range(3)]
