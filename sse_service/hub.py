@@ -186,9 +186,8 @@ class Hub:
 
     def shutdown(self) -> None:
         """Ends every stream, paced the first time (`drain.py`); new streams end as they start."""
-        window = 0.0 if self._exiting else self._settings.drain_seconds
+        end_streams(list(self._subscribers), 0.0 if self._exiting else self._settings.drain_seconds)
         self._exiting = True
-        end_streams(list(self._subscribers), window)
 
     async def run(self) -> None:
         """Keeps the subscriptions and the timer for the life of the process."""
