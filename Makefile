@@ -23,9 +23,10 @@ test: deps ## Install what is missing and run the whole test suite
 	scripts/install-system-deps test
 	$(PY) -m pytest
 
-bench: deps ## Run the fan-out benchmark against the project and nginx + nchan (bounded, loopback only)
+bench: deps ## Run the fan-out benchmark against the project and nginx + nchan, then a rolling deploy (bounded, loopback only)
 	scripts/install-system-deps bench
 	$(PY) -m bench
+	$(PY) -m bench rollover
 
 lint: venv ## Check formatting and lint (ruff) and types (mypy)
 	$(VENV)/bin/ruff format --check .

@@ -208,7 +208,10 @@ async def liveness(request: Request) -> Response:
 
 
 async def readiness(request: Request) -> Response:
-    """Ready when both the subscription and a command round trip to Redis work."""
+    """Ready when both the subscription and a command round trip to Redis work, and not once told
+    to stop: a draining process takes no new streams."""
+    if server_exiting():
+        return PlainTextResponse("shutting down\n", 503)
     hub: Hub = request.state.hub
     client: CommandClient = request.state.redis
     if not hub.connected:

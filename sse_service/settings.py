@@ -121,6 +121,8 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "trusted_proxies": _networks,
     "send_buffer_bytes": _positive_int,
     "shutdown_grace_seconds": _non_negative_float,
+    "drain_seconds": _non_negative_float,
+    "redis_silence_seconds": _positive_float,
     "presence_seconds": _positive_float,
     "log_level": _log_level,
     "cors_origins": _origins,
@@ -152,6 +154,12 @@ class Settings:
     send_buffer_bytes: int = 1_048_576
     # How long streams get to end cleanly after SIGTERM before they are cancelled.
     shutdown_grace_seconds: float = 5.0
+    # Over how long, after SIGTERM, the process ends its streams (a paced drain, `drain.py`); 0 ends
+    # them all at once. Keep it under the orchestrator's grace period less SSE_SHUTDOWN_GRACE_SECONDS.
+    drain_seconds: float = 0.0
+    # How long a Redis connection may go unanswered (data or keepalive probes not acknowledged) before
+    # it is taken for dead and reconnected: a partition leaves the socket open and silent.
+    redis_silence_seconds: float = 10.0
     # How often listener counts are written to Redis for Django's subscriber_count().
     presence_seconds: float = 5.0
     log_level: str = "INFO"
