@@ -154,7 +154,7 @@ async def stream(request: Request) -> Response | ASGIApp:
             429,
         )
     try:
-        position = resume_position(request)
+        position = resume_position(request, channels)
     except PositionError as exc:
         return PlainTextResponse(f"Invalid lastEventId: {exc}\n", 400)
     hub: Hub = request.state.hub
@@ -172,7 +172,7 @@ async def stream(request: Request) -> Response | ASGIApp:
     return HubEventSourceResponse(hub, channels, settings, admission, position)
 
 
-def resume_position(request: Request) -> Positions | None:
+def resume_position(request: Request, channels: tuple[str, ...]) -> Positions | None:
     """Where a reconnecting client left off: the `Last-Event-ID` header, else `lastEventId`.
 
     The header wins: a browser reconnecting by itself resends the URL it first opened, stale
@@ -183,12 +183,12 @@ def resume_position(request: Request) -> Positions | None:
     header = request.headers.get("last-event-id")
     if header:
         try:
-            return parse_positions(header)
+            return parse_positions(header, channels)
         except PositionError as exc:
             client = request.client.host if request.client else "-"
             logger.info("ignoring Last-Event-ID from %s: %s", client, exc)
     if "lastEventId" in request.query_params:
-        return parse_positions(request.query_params["lastEventId"])
+        return parse_positions(request.query_params["lastEventId"], channels)
     return None
 
 

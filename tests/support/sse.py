@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from sse_service.protocol import OPENING_EVENT
+
 _LINE = re.compile(rb"\r\n|\r|\n")
 
 
@@ -92,7 +94,8 @@ class EventStream:
     def _line(self, line: str) -> None:
         # https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
         if line == "":
-            if self._data:
+            # The opening block's type is the service's own: a page does not listen to it.
+            if self._data and self._fields.get("event") != OPENING_EVENT.decode():
                 self.events.append(
                     Event(self.last_event_id, self._fields.get("event", "message"), "\n".join(self._data))
                 )
