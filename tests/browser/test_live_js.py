@@ -123,7 +123,7 @@ def test_a_page_with_32_channels_of_128_characters_connects_at_once_and_resumes_
     events = received(page)
     assert [e["data"] for e in events] == ["first", "missed on 0", "missed on 5", "missed on 31"]
     assert [(e["channel"], e["id"]) for e in events[1:]] == list(
-        zip([channels[n] for n in (0, 5, 31)], missed)
+        zip([channels[n] for n in (0, 5, 31)], missed, strict=True)
     )
 
 
