@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         hub = Hub(
             settings, client, topology(settings, client), control=revocations, server_exiting=server_exiting
         )
-        gate = Gate(settings, client, revocations)
+        gate = Gate(settings, client, revocations, hub)
         names = RedisNames(settings.key_prefix)
         tasks = [
             asyncio.create_task(hub.run(), name="the hub's subscriptions"),
@@ -158,12 +158,6 @@ async def stream(request: Request) -> Response | ASGIApp:
     except PositionError as exc:
         return PlainTextResponse(f"Invalid lastEventId: {exc}\n", 400)
     hub: Hub = request.state.hub
-    if not hub.has_room_for(channels):
-        hub.stats.streams_refused += 1
-        return PlainTextResponse(
-            f"Too many channels on this server: at most {settings.max_channels_per_process}; retry later\n",
-            503,
-        )
     gate: Gate = request.state.gate
     try:
         admission = await gate.admit(request, channels)
