@@ -25,7 +25,7 @@ from .presence import report_presence
 from .protocol import PositionError, Positions, RedisNames, is_valid_channel, parse_positions
 from .redis_clients import REDIS_ERRORS, CommandClient, command_client, topology
 from .response import HubEventSourceResponse
-from .revocation import Revocations
+from .revocation import Revocations, tickets_in
 from .settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         client = command_client(settings)
-        revocations = Revocations(settings.key_prefix)
+        revocations = Revocations(settings.key_prefix, tickets_in(client, settings.key_prefix))
         hub = Hub(
             settings, client, topology(settings, client), control=revocations, server_exiting=server_exiting
         )

@@ -72,8 +72,8 @@ class Admission:
 
     def enter(self, stream: Closable) -> None:
         """The stream runs: revoking its user's tickets closes it."""
-        if self.user:
-            self.revocations.add(self.user, stream, self.mark)
+        if self.grant is not None and self.user:
+            self.revocations.add(self.user, self.grant.ticket_hash, stream, self.mark)
 
     def leave(self, stream: Closable) -> None:
         """However the stream ended: its slot is free and it leaves the revocation registry."""

@@ -58,6 +58,8 @@ class EventStream:
         assert callable(done)
         async with asyncio.timeout(timeout):
             while not done(self):
+                # An ended stream reads nothing more, and without an await the timeout never fires.
+                assert not self.ended, "the stream ended"
                 await self._read_chunk()
 
     async def wait_for_events(self, count: int, timeout: float = 5.0) -> list[Event]:
