@@ -35,7 +35,7 @@
   const OPENING = "sse.start"; // the service's own type for a stream's first block
 
   // An id is "<channel>/<id>", then, for the connection's other channels, ",~<tag>" and
-  // ",<index>:<id>" each (or ",<channel>/<id>" each, as ids of wire contract 1 did).
+  // ",<index>:<id>" each (or ",<channel>/<id>" each, as ids of stream 1 did: README, Wire contract).
   function splitId(lastEventId) {
     const own = lastEventId.split(",")[0];
     const cut = own.lastIndexOf("/");
@@ -81,7 +81,9 @@
     if (!known.length) return "";
     const own = `${known[0]}/${positions.get(known[0]).join("-")}`;
     const others = channels
-      .map((channel, index) => (channel !== known[0] && positions.has(channel) ? `,${index}:${positions.get(channel).join("-")}` : ""))
+      .map((channel, index) =>
+        channel !== known[0] && positions.has(channel) ? `,${index}:${positions.get(channel).join("-")}` : "",
+      )
       .join("");
     return others ? `${own},~${listTag(channels)}${others}` : own;
   }
