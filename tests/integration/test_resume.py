@@ -128,3 +128,21 @@ async def test_a_browser_reconnecting_before_its_first_event_loses_nothing(
         url, lambda events: len(events) >= 2, timeout=5, last_event_id=first.last_event_id
     )
     assert [(e.channel, e.stream_id) for e in followed.events] == [(channel, missed[0]), (other, missed[1])]
+
+
+async def test_an_id_of_stream_1_naming_every_channel_still_resumes_them_all(
+    sse_service: SseService, redis_client: redis.Redis, channel: str
+) -> None:
+    """Stream 2 names a connection's other channels by index; a client holding an id from before
+    (`<channel>/<id>,<other channel>/<id>`) still resumes every channel from it."""
+    other = channel + ".b"
+    seen = [publish(redis_client, channel, '"a0"'), publish(redis_client, other, '"b0"')]
+    missed = [publish(redis_client, other, '"b1"'), publish(redis_client, channel, '"a1"')]
+    url = f"{sse_service.url}/sse/?channel={channel}&channel={other}"
+    async with open_stream(
+        url, headers={"Last-Event-ID": f"{other}/{seen[1]},{channel}/{seen[0]}"}
+    ) as stream:
+        events = await stream.wait_for_events(2)
+    assert sorted((e.channel, e.stream_id) for e in events) == sorted(
+        [(other, missed[0]), (channel, missed[1])]
+    )
