@@ -21,6 +21,7 @@ run: deps ## Install what is missing and start redis, the SSE service, Django an
 
 test: deps ## Install what is missing and run the whole test suite
 	scripts/install-system-deps test
+	$(MAKE) --no-print-directory $(NPM_CLIENTS)
 	$(PY) -m pytest
 
 bench: deps ## Run the fan-out benchmark against the project and nginx + nchan, then a rolling deploy (bounded, loopback only)
@@ -47,6 +48,12 @@ deps: venv ## Install the system packages and the virtualenv, if missing
 	scripts/install-system-deps run
 
 venv: $(VENV)/.installed
+
+# npm's eventsource, the third-party client the tests drive, pinned by tests/clients/package-lock.json.
+NPM_CLIENTS := tests/clients/node_modules/.installed
+$(NPM_CLIENTS): tests/clients/package.json tests/clients/package-lock.json
+	npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.installed: requirements-dev.txt sse_service/requirements.txt django_site/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
