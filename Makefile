@@ -23,13 +23,15 @@ run: deps ## Install what is missing and start redis, the SSE service, Django an
 
 test: deps ## Install what is missing and run the whole test suite
 	scripts/install-system-deps test
+	$(MAKE) --no-print-directory $(NPM_CLIENTS)
 	$(PY) -m pytest
 
-bench: deps ## Run the fan-out benchmark against the project, nginx + nchan and django-eventstream (bounded, loopback only)
+bench: deps ## Run the fan-out benchmark against the project, nginx + nchan and django-eventstream, then a rolling deploy (bounded, loopback only)
 	scripts/install-system-deps bench
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q -r bench/requirements-peers.txt
 	$(PY) -m bench
+	$(PY) -m bench rollover
 
 lint: venv ## Check formatting and lint (ruff) and types (mypy)
 	$(VENV)/bin/ruff format --check .
@@ -50,6 +52,12 @@ deps: venv ## Install the system packages and the virtualenv, if missing
 	scripts/install-system-deps run
 
 venv: $(VENV)/.installed
+
+# npm's eventsource, the third-party client the tests drive, pinned by tests/clients/package-lock.json.
+NPM_CLIENTS := tests/clients/node_modules/.installed
+$(NPM_CLIENTS): tests/clients/package.json tests/clients/package-lock.json
+	npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.installed: requirements-dev.txt sse_service/requirements.txt django_site/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

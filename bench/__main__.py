@@ -1,5 +1,7 @@
 """`python -m bench` (`make bench`): run the scenarios against the project and its peers, nginx +
 nchan and django-eventstream, print the results and the ratios, write the JSON lines.
+`python -m bench rollover`: a rolling deploy of one of two replicas, paced drain against all at once
+(`rollover.py`).
 
 A machine shared with other work moves from one minute to the next, so the scenarios the goals are
 about run in `--pairs` alternating pairs of project and nchan (first project, then nchan, then the
@@ -17,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import ratios, report
+from . import ratios, report, rollover
 from .runner import SYSTEMS, Options, run_scenario
 from .scenarios import SCENARIOS, Scenario, by_name
 
@@ -93,6 +95,8 @@ def _selected(args: argparse.Namespace) -> list[Scenario]:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["rollover"]:
+        return rollover.main(argv[1:])
     args = _parse(argv)
     scenarios = _selected(args)
     systems = tuple(args.system) if args.system else SYSTEMS
