@@ -356,9 +356,9 @@ class Hub:
             run = runs[0]
             state = self._channels.get(run.channel)
             listeners = state.listeners if state is not None else ()
-            one = (run,)
+            framed = run.chunk
             for subscriber in listeners:
-                subscriber.push(one)
+                subscriber.push_run(run, framed)
             stats.events_delivered += len(run.frames) * len(listeners)
             stats.bytes_sent += run.weight * len(listeners)
             return

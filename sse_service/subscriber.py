@@ -142,19 +142,21 @@ class Subscriber:
             return
         if self._several:
             body = self._encode([frame for run in runs for frame in run.frames])
-        elif len(runs) == 1:
-            run = runs[0]
-            position = self._positions.get(run.channel)
-            if position is None or run.frames[0].id > position:
-                # The common case: every frame is new, and the run's shared chunk is written as it is.
-                self._positions[run.channel] = run.frames[-1].id
-                self._write(run.wire, run.chunk)
-                return
-            body = self._encode(run.frames)
         else:
             body = b"".join(self._encode_run(run) for run in runs)
         if body:
             self._write(body)
+
+    def push_run(self, run: Run, framed: bytes) -> None:
+        """One run of one channel (`framed`: its shared chunk), the hub's common case: on a live
+        one-channel stream with nothing in flight, when every frame is new, the shared chunk is
+        written as it is; anything else goes the way of `push`."""
+        if self._writer is None and self._stage is Stage.LIVE and self.end is None and not self._several:
+            body = self._encode_run(run)
+            if body:
+                self._write(body, framed if body is run.wire else None)
+            return
+        self.push((run,))
 
     def open(self, start: Positions, opening: bytes) -> None:
         """The response has started: `opening` goes first (`protocol.encode_opening`), and channels

@@ -94,7 +94,7 @@ async def test_a_run_reaches_the_wire_as_the_chunk_uvicorns_send_would_write(htt
         subscriber = Subscriber(("a",), send, 1 << 20)
         subscriber.open({}, b": open\n\n")
         subscriber.go_live()
-        subscriber.push([run])
+        subscriber.push_run(run, run.chunk)
         await subscriber.drained()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
