@@ -1,8 +1,8 @@
 """Who may listen to what: the public/private rule, and the tickets Django issues for private channels.
 
-A channel is public iff its name starts with one of `SSE_PUBLIC_PREFIXES`; every other channel is
-private. Django decides who may hear a private channel and records the decision as a ticket: a random
-token the browser holds (cookie `sse_ticket`, or query parameter `ticket`) and Redis holds only as
+A channel is public iff its prefix's policy says so (policies.py); every other channel is private.
+Django decides who may hear a private channel and records the decision as a ticket: a random token
+the browser holds (cookie `sse_ticket`, or query parameter `ticket`) and Redis holds only as
 `P:ticket:<sha256 hex of the token>` = `{"user": "<id or empty>", "channels": [...]}`, with a TTL.
 This service only reads tickets, once, when a stream opens (README.md, "Security model").
 """
@@ -39,10 +39,6 @@ class Grant:
     def holder(self) -> str:
         """Who connection limits count against: the user, or the ticket when there is none."""
         return f"user:{self.user}" if self.user else f"ticket:{self.ticket_hash}"
-
-
-def is_public(channel: str, prefixes: Sequence[str]) -> bool:
-    return channel.startswith(tuple(prefixes))
 
 
 def ticket_hash(token: str) -> str:

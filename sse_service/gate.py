@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from .auth import Grant, check_ticket, is_public, ticket_from
+from .auth import Grant, check_ticket, ticket_from
 from .hub import Hub
 from .limits import ChannelRefused, ChannelRoom, ConnectionLimits, Slot, client_address
 from .redis_clients import CommandClient
@@ -22,7 +22,7 @@ class Gate:
         self._revocations = revocations
         self._hub = hub
         self._room = ChannelRoom(
-            settings.max_channels_per_process, settings.private_reserve, settings.public_prefixes
+            settings.max_channels_per_process, settings.private_reserve, settings.policies
         )
         self._limits = ConnectionLimits(
             settings.max_connections_per_user, settings.max_connections_per_address
@@ -31,6 +31,7 @@ class Gate:
     async def admit(self, request: Request, channels: tuple[str, ...]) -> Admission:
         """Raises Refused (401, 403, 429 or 503) with the reason."""
         settings = self._settings
+        policies = self._room.policies
         try:
             self._room.check(channels, self._hub)
         except ChannelRefused as refusal:
@@ -38,7 +39,7 @@ class Gate:
             raise
         peer = request.client.host if request.client else None
         address = client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
-        private = [channel for channel in channels if not is_public(channel, settings.public_prefixes)]
+        private = [channel for channel in channels if not policies.is_public(channel)]
         grant = None
         mark = self._revocations.mark()
         if private:

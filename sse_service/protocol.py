@@ -52,6 +52,10 @@ class RedisNames:
         """How many listeners `process` has on `channel`; expires unless refreshed."""
         return f"{self.prefix}:{{{channel}}}:presence:{process}"
 
+    def policies_key(self) -> str:
+        """The policy table the service runs with, canonical JSON (policies.py), for Django to compare."""
+        return f"{self.prefix}:policies"
+
     def control_channel(self) -> bytes:
         """Where Django announces revocations (revocation.py)."""
         return f"{self.prefix}:control".encode()
