@@ -10,6 +10,7 @@ from django_sse_push import keys
 from django_sse_push._redis import REDIS_ERRORS, get_publish_script, publish_command
 from django_sse_push.conf import push_settings
 from django_sse_push.exceptions import PublishBackendError
+from django_sse_push.policies import policy_for
 from django_sse_push.validation import encode_data, encode_text, validate_channel, validate_event_type
 
 
@@ -55,7 +56,7 @@ def send(message: Message, idempotency_key: str | None = None) -> Sent:
                 keys.pubsub_channel(prefix, channel),
                 message.event,
                 message.data,
-                configured.STREAM_MAXLEN,
+                policy_for(channel).history,
                 command,
                 *remember,
             ],

@@ -3,8 +3,9 @@
 Read on each use rather than once at import, so `override_settings` in a project's tests and
 `settings.X = ...` in pytest-django work as they do for Django's own settings. `manage.py check`
 validates them (checks.py) before the first request; the names the SSE service also reads
-(`SSE_KEY_PREFIX`, `SSE_MAX_PAYLOAD_BYTES`, `SSE_PUBLIC_PREFIXES`, and where Redis is) are the wire
-contract and must equal the service's environment variables of the same names.
+(`SSE_KEY_PREFIX`, `SSE_MAX_PAYLOAD_BYTES`, `SSE_PUBLIC_PREFIXES` or `SSE_CHANNEL_POLICIES`, and
+where Redis is) are the wire contract and must equal the service's environment variables of the
+same names.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class PushSettings:
     KEY_PREFIX: str = "sse"
     MAX_PAYLOAD_BYTES: int = 65536
     PUBLIC_PREFIXES: tuple[str, ...] = ("public.",)
+    # A JSON file of policies per channel prefix (policies.py): the file the service's
+    # SSE_CHANNEL_POLICIES names. Unset: PUBLIC_PREFIXES public, STREAM_MAXLEN events of history.
+    CHANNEL_POLICIES: str = ""
     # Django's side only.
     STREAM_MAXLEN: int = 1000
     TICKET_TTL_SECONDS: int = 300

@@ -44,6 +44,11 @@ def user_tickets_key(prefix: str, user_id: str) -> str:
     return f"{prefix}:user-tickets:{user_id}"
 
 
+def policies_key(prefix: str) -> str:
+    """The policy table the SSE service runs with (canonical JSON), written at its start."""
+    return f"{prefix}:policies"
+
+
 def control_channel(prefix: str) -> str:
     """Pub/sub channel every SSE process listens to: `revoke-user <pk>`."""
     return f"{prefix}:control"
