@@ -23,7 +23,7 @@ from .gate import Gate
 from .hub import Hub
 from .metrics import metrics, metrics_registry
 from .policies import RewindError, rewind_counts
-from .presence import report_presence
+from .presence import Roster, report_presence
 from .protocol import PositionError, Positions, RedisNames, is_valid_channel, parse_positions
 from .redis_clients import REDIS_ERRORS, CommandClient, command_client, topology
 from .response import HubEventSourceResponse
@@ -49,13 +49,14 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         hub = Hub(
             settings, client, topology(settings, client), control=revocations, server_exiting=server_exiting
         )
-        gate = Gate(settings, client, revocations, hub)
+        roster = Roster(settings.policies)
+        gate = Gate(settings, client, revocations, hub, roster)
         names = RedisNames(settings.key_prefix)
         await _announce_policies(client, names, settings)
         tasks = [
             asyncio.create_task(hub.run(), name="the hub's subscriptions"),
             asyncio.create_task(
-                report_presence(hub, client, names, settings.presence_seconds), name="presence"
+                report_presence(hub, roster, client, names, settings.presence_seconds), name="presence"
             ),
         ]
         for task in tasks:

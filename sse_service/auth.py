@@ -3,7 +3,8 @@
 A channel is public iff its prefix's policy says so (policies.py); every other channel is private.
 Django decides who may hear a private channel and records the decision as a ticket: a random token
 the browser holds (cookie `sse_ticket`, or query parameter `ticket`) and Redis holds only as
-`P:ticket:<sha256 hex of the token>` = `{"user": "<id or empty>", "channels": [...]}`, with a TTL.
+`P:ticket:<sha256 hex of the token>` = `{"user": "<id or empty>", "channels": [...], "name": "..."}`
+with a TTL (`name`, the user's display name for presence, is optional).
 This service only reads tickets, once, when a stream opens (README.md, "Security model").
 """
 
@@ -34,6 +35,8 @@ class Grant:
 
     user: str  # empty for a ticket issued to an anonymous visitor
     ticket_hash: str
+    # The display name Django's hook gave the user (presence); empty when it gave none.
+    name: str = ""
 
     @property
     def holder(self) -> str:
@@ -72,20 +75,25 @@ async def check_ticket(
     ticket = _parse(raw) if raw is not None else None
     if ticket is None:
         raise Refused(401, "ticket expired or unknown\n")
-    user, channels = ticket
+    user, channels, name = ticket
     missing = [channel for channel in private if channel not in channels]
     if missing:
         raise Refused(403, f"the ticket does not allow private channel {missing[0]}\n")
-    return Grant(user, digest)
+    return Grant(user, digest, name)
 
 
-def _parse(raw: bytes | str) -> tuple[str, frozenset[str]] | None:
+# A display name longer than this is cut: it is written to Redis for every channel listed.
+MAX_NAME = 150
+
+
+def _parse(raw: bytes | str) -> tuple[str, frozenset[str], str] | None:
     try:
         ticket = json.loads(raw)
-        user, channels = ticket["user"], ticket["channels"]
-    except (ValueError, TypeError, KeyError):
-        ticket = user = channels = None
+        user, channels, name = ticket["user"], ticket["channels"], ticket.get("name", "")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        ticket = user = channels = name = None
     if not isinstance(user, str) or not isinstance(channels, list):
         logger.warning("ignoring a malformed ticket: %r", raw[:80])
         return None
-    return user, frozenset(c for c in channels if isinstance(c, str))
+    name = name[:MAX_NAME] if isinstance(name, str) else ""
+    return user, frozenset(c for c in channels if isinstance(c, str)), name

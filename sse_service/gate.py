@@ -8,16 +8,22 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from .auth import Grant, check_ticket, ticket_from
+from .exceptions import Refused
 from .hub import Hub
 from .limits import ChannelRefused, ChannelRoom, ConnectionLimits, Slot, client_address
+from .policies import Presence
+from .presence import Roster
 from .redis_clients import CommandClient
 from .revocation import Closable, Revocations
 from .settings import Settings
 
 
 class Gate:
-    def __init__(self, settings: Settings, client: CommandClient, revocations: Revocations, hub: Hub) -> None:
+    def __init__(
+        self, settings: Settings, client: CommandClient, revocations: Revocations, hub: Hub, roster: Roster
+    ) -> None:
         self._settings = settings
+        self._roster = roster
         self._client = client
         self._revocations = revocations
         self._hub = hub
@@ -42,11 +48,21 @@ class Gate:
         private = [channel for channel in channels if not policies.is_public(channel)]
         grant = None
         mark = self._revocations.mark()
+        token = ticket_from(request.query_params, request.cookies)
         if private:
-            token = ticket_from(request.query_params, request.cookies)
             grant = await check_ticket(self._client, settings.key_prefix, token, private)
+        elif token and any(policies.for_channel(c).presence is Presence.WHO for c in channels):
+            grant = await self._identify(token)
         slot = self._limits.acquire(grant.holder if grant else None, address)
-        return Admission(address, grant, slot, self._revocations, mark)
+        return Admission(address, grant, slot, self._revocations, mark, channels, self._roster)
+
+    async def _identify(self, token: str) -> Grant | None:
+        """Who holds `token`, on a stream that needs no ticket but lists who listens: a ticket that
+        does not check out leaves the listener anonymous (counted, not listed), never refused."""
+        try:
+            return await check_ticket(self._client, self._settings.key_prefix, token, [])
+        except Refused:
+            return None
 
 
 @dataclass
@@ -59,6 +75,10 @@ class Admission:
     revocations: Revocations
     # When the ticket was about to be read: a revocation since then closes the stream at `enter`.
     mark: int
+    channels: tuple[str, ...] = ()
+    # Where the stream is listed while it runs (presence with who); None: nowhere.
+    roster: Roster | None = None
+    entered: bool = False
 
     @property
     def user(self) -> str:
@@ -75,9 +95,15 @@ class Admission:
         """The stream runs: revoking its user's tickets closes it."""
         if self.grant is not None and self.user:
             self.revocations.add(self.user, self.grant.ticket_hash, stream, self.mark)
+            if self.roster is not None:
+                self.roster.add(self.channels, self.user, self.grant.name)
+                self.entered = True
 
     def leave(self, stream: Closable) -> None:
         """However the stream ended: its slot is free and it leaves the revocation registry."""
         if self.user:
             self.revocations.discard(self.user, stream)
+        if self.entered and self.roster is not None and self.grant is not None:
+            self.roster.remove(self.channels, self.user, self.grant.name)
+            self.entered = False
         self.slot.release()

@@ -56,6 +56,11 @@ class RedisNames:
         """The policy table the service runs with, canonical JSON (policies.py), for Django to compare."""
         return f"{self.prefix}:policies"
 
+    def presence_members_key(self, channel: str, process: str) -> str:
+        """Who listens through `process` on `channel`, JSON `{"<user pk>": "<name>"}`; expires unless
+        refreshed."""
+        return f"{self.prefix}:{{{channel}}}:members:{process}"
+
     def control_channel(self) -> bytes:
         """Where Django announces revocations (revocation.py)."""
         return f"{self.prefix}:control".encode()

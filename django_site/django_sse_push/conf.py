@@ -34,6 +34,8 @@ class PushSettings:
     STREAM_MAXLEN: int = 1000
     TICKET_TTL_SECONDS: int = 300
     CHANNEL_PERMISSION: str = "django_sse_push.permissions.default_can_read_channel"
+    # A dotted path to `(user) -> str`: the name presence lists the user under, carried in tickets.
+    DISPLAY_NAME: str = "django_sse_push.presence.default_display_name"
     # Where pages open their streams: nginx's `location /sse/` on this origin, or the service on
     # another origin in development (`http://127.0.0.1:8001/sse/`, with its SSE_CORS_ORIGINS).
     STREAM_URL: str = "/sse/"

@@ -34,6 +34,11 @@ def presence_count_key(prefix: str, channel: str, process: str) -> str:
     return f"{prefix}:{{{channel}}}:presence:{process}"
 
 
+def presence_members_key(prefix: str, channel: str, process: str) -> str:
+    """JSON `{"<user pk>": "<name>"}`: who listens through `process`, on channels that list members."""
+    return f"{prefix}:{{{channel}}}:members:{process}"
+
+
 def ticket_key(prefix: str, token_hash: str) -> str:
     """A ticket, stored under the SHA-256 hex of its token, never the token itself."""
     return f"{prefix}:ticket:{token_hash}"

@@ -2,10 +2,11 @@
 
 A ticket is a random token for the browser (cookie `sse_ticket` on /sse/, or `?ticket=` from other
 origins) and, in Redis, `P:ticket:<sha256 hex of the token>` = `{"user": "<pk or empty>", "channels":
-[...]}` with a TTL of SSE_TICKET_TTL_SECONDS. Redis holds only the hash, so a copy of Redis
-yields no usable token. The SSE service checks the ticket when a stream opens; renewing means asking
-for a new one. `revoke_user_tickets` deletes all of a user's tickets and tells every SSE process to
-close that user's streams; logging out does it.
+[...], "name": "<display name>"}` with a TTL of SSE_TICKET_TTL_SECONDS; `name` (from the
+SSE_DISPLAY_NAME hook, for presence) is left out for anonymous visitors and when the hook fails.
+Redis holds only the hash, so a copy of Redis yields no usable token. The SSE service checks the
+ticket when a stream opens; renewing means asking for a new one. `revoke_user_tickets` deletes all
+of a user's tickets and tells every SSE process to close that user's streams; logging out does it.
 
 Permissions are checked by the caller (the ticket view uses django_sse_push.permissions.can_read_channel).
 """
@@ -25,6 +26,7 @@ from django_sse_push import keys
 from django_sse_push._redis import REDIS_ERRORS, get_client, is_cluster, publish_command
 from django_sse_push.conf import push_settings
 from django_sse_push.exceptions import TicketBackendError
+from django_sse_push.presence import display_name
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,10 @@ def issue_ticket(user: Any, channels: Sequence[str]) -> Ticket:
     ttl: int = push_settings().TICKET_TTL_SECONDS
     prefix: str = push_settings().KEY_PREFIX
     user_id = str(user.pk) if user.is_authenticated else ""
-    value = json.dumps({"user": user_id, "channels": list(channels)}, separators=(",", ":"))
+    ticket: dict[str, object] = {"user": user_id, "channels": list(channels)}
+    if user_id and (name := display_name(user)):
+        ticket["name"] = name
+    value = json.dumps(ticket, separators=(",", ":"))
     try:
         client = get_client()
         # One Redis: the ticket and its entry in the user's set appear together (MULTI), so a

@@ -65,7 +65,7 @@ def test_a_user_gets_a_ticket_for_their_channel_in_json_and_in_a_cookie(
     assert "no-store" in response["Cache-Control"]
 
     stored, ttl = _stored(redis_client, key_prefix, token)
-    assert stored == {"user": str(alice.pk), "channels": channels}
+    assert stored == {"user": str(alice.pk), "channels": channels, "name": "alice"}
     assert 290 <= ttl <= 300
 
 

@@ -112,8 +112,9 @@ def _channels(
 
 def _ticket_options(request: HttpRequest | None, channels: list[str]) -> dict[str, str] | None:
     """Where a page with private channels gets its ticket, and the CSRF token to ask with: {} when
-    all are public, None when the project's urls.py does not include the ticket URL."""
-    if all(is_public(name) for name in channels):
+    all are public (and, for a logged-in user, none lists who listens: the ticket says who it is),
+    None when the project's urls.py does not include the ticket URL."""
+    if all(is_public(name) for name in channels) and not _identified(request, channels):
         return {}
     try:
         url = reverse(TICKET_URL_NAME)
@@ -124,6 +125,12 @@ def _ticket_options(request: HttpRequest | None, channels: list[str]) -> dict[st
         )
         return None
     return {"ticketUrl": url, "csrfToken": get_token(request) if request else ""}
+
+
+def _identified(request: HttpRequest | None, channels: list[str]) -> bool:
+    """Whether the stream should say who listens: a logged-in user on a channel listing members."""
+    authenticated = request is not None and request.user.is_authenticated
+    return authenticated and any(policy_for(name).presence == "who" for name in channels)
 
 
 def _readable(channels: list[str], ticket: dict[str, str] | None) -> list[str]:
