@@ -11,7 +11,6 @@ from .auth import Grant, check_ticket, ticket_from
 from .exceptions import Refused
 from .hub import Hub
 from .limits import ChannelRefused, ChannelRoom, ConnectionLimits, Slot, client_address
-from .policies import Presence
 from .presence import Roster
 from .redis_clients import CommandClient
 from .revocation import Closable, Revocations
@@ -51,7 +50,7 @@ class Gate:
         token = ticket_from(request.query_params, request.cookies)
         if private:
             grant = await check_ticket(self._client, settings.key_prefix, token, private)
-        elif token and any(policies.for_channel(c).presence is Presence.WHO for c in channels):
+        elif token and any(policies.for_channel(c).names_listeners for c in channels):
             grant = await self._identify(token)
         slot = self._limits.acquire(grant.holder if grant else None, address)
         return Admission(address, grant, slot, self._revocations, mark, channels, self._roster)

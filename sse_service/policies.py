@@ -53,6 +53,11 @@ class Policy:
     join_leave: bool = False
     join_leave_max_members: int = 100
 
+    @property
+    def names_listeners(self) -> bool:
+        """Whether a stream's ticket, when it has one, tells who listens (for presence or join/leave)."""
+        return self.presence is Presence.WHO or self.join_leave
+
 
 def _boolean(value: object) -> object:
     if not isinstance(value, bool):

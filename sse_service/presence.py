@@ -21,6 +21,7 @@ import socket
 from collections import Counter
 from collections.abc import Iterable
 
+from .arrivals import announce
 from .hub import Hub
 from .policies import PolicyTable, Presence
 from .protocol import RedisNames
@@ -34,14 +35,14 @@ class Roster:
     with how many of that user's streams are open on the channel."""
 
     def __init__(self, policies: PolicyTable) -> None:
-        self._policies = policies
+        self.policies = policies
         self._streams: dict[str, Counter[tuple[str, str]]] = {}
 
     def add(self, channels: Iterable[str], user: str, name: str) -> None:
         if not user:
             return  # anonymous: counted by the hub, never listed
         for channel in channels:
-            if self._policies.for_channel(channel).presence is Presence.WHO:
+            if self.policies.for_channel(channel).names_listeners:
                 self._streams.setdefault(channel, Counter())[(user, name)] += 1
 
     def remove(self, channels: Iterable[str], user: str, name: str) -> None:
@@ -62,13 +63,19 @@ class Roster:
 async def report_presence(
     hub: Hub, roster: Roster, client: CommandClient, names: RedisNames, interval: float
 ) -> None:
+    """Every `interval`: counts, members and joins/leaves (arrivals.py) of the channels served here."""
+    policies = roster.policies
     process = f"{socket.gethostname()}-{os.getpid()}"
     ttl = max(1, round(3 * interval))
     reported: set[str] = set()
     listed: set[str] = set()
     while True:
         counts = hub.listener_counts()
-        members = {channel: m for channel in counts if (m := roster.members(channel))}
+        members = {
+            channel: m
+            for channel in counts
+            if policies.for_channel(channel).presence is Presence.WHO and (m := roster.members(channel))
+        }
         try:
             async with client.pipeline(transaction=False) as pipe:
                 for channel, count in counts.items():
@@ -85,6 +92,10 @@ async def report_presence(
                     pipe.srem(names.presence_key(channel), process)
                 await pipe.execute()
             reported, listed = set(counts), set(members)
+            for channel in counts:
+                policy = policies.for_channel(channel)
+                if policy.join_leave:
+                    await announce(client, names, channel, policy, roster.members(channel), ttl)
         except REDIS_ERRORS as exc:
             logger.debug("presence not written: %s", exc)
         await asyncio.sleep(interval)

@@ -61,6 +61,14 @@ class RedisNames:
         refreshed."""
         return f"{self.prefix}:{{{channel}}}:members:{process}"
 
+    def roster_key(self, channel: str) -> str:
+        """Sorted set: the users present on `channel` across processes, scored by when they lapse."""
+        return f"{self.prefix}:{{{channel}}}:roster"
+
+    def roster_names_key(self, channel: str) -> str:
+        """Hash: those users' display names, for their `presence.leave` events."""
+        return f"{self.prefix}:{{{channel}}}:roster:names"
+
     def control_channel(self) -> bytes:
         """Where Django announces revocations (revocation.py)."""
         return f"{self.prefix}:control".encode()

@@ -128,9 +128,12 @@ def _ticket_options(request: HttpRequest | None, channels: list[str]) -> dict[st
 
 
 def _identified(request: HttpRequest | None, channels: list[str]) -> bool:
-    """Whether the stream should say who listens: a logged-in user on a channel listing members."""
+    """Whether the stream should say who listens: a logged-in user on a channel that lists members
+    or announces joins and leaves."""
     authenticated = request is not None and request.user.is_authenticated
-    return authenticated and any(policy_for(name).presence == "who" for name in channels)
+    return authenticated and any(
+        policy_for(name).presence == "who" or policy_for(name).join_leave for name in channels
+    )
 
 
 def _readable(channels: list[str], ticket: dict[str, str] | None) -> list[str]:
