@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
 from django_sse_push import keys
 from django_sse_push._redis import REDIS_ERRORS, get_publish_script, publish_command
 from django_sse_push.conf import push_settings
-from django_sse_push.exceptions import PublishBackendError
+from django_sse_push.exceptions import ChannelRefusedError, PublishBackendError
 from django_sse_push.validation import encode_data, encode_text, validate_channel, validate_event_type
 
 
@@ -61,11 +63,26 @@ def send(message: Message, idempotency_key: str | None = None) -> Sent:
             ],
         )
     except REDIS_ERRORS as exc:
+        if _refuses_the_channel(exc):
+            raise ChannelRefusedError(f"Redis refused to publish to {channel!r}: {exc}") from exc
         raise PublishBackendError(f"could not publish to {channel!r}: {exc}") from exc
     if idempotency_key is None:
         return Sent(_text(result), duplicate=False)
     event_id, repeat = result
     return Sent(_text(event_id), duplicate=bool(repeat))
+
+
+# Error answers that concern the whole server (or node), not one channel's keys: Redis is away for all.
+_SERVER_WIDE = ("MISCONF", "BUSY", "NOREPLICAS")
+
+
+def _refuses_the_channel(exc: Exception) -> bool:
+    """An error answer about this channel's own keys (WRONGTYPE, an ACL on its keys, a script error
+    on its data), as opposed to Redis being unreachable, read-only, out of memory or failing over,
+    which redis-py raises as their own classes or as the server-wide codes above."""
+    if type(exc) not in (redis.ResponseError, redis.exceptions.NoPermissionError):
+        return False
+    return not str(exc).startswith(_SERVER_WIDE)
 
 
 def _text(value: bytes | str) -> str:

@@ -84,7 +84,7 @@ def _send_after_commit(channel: str, using: str) -> None:
     """The fast path. The data is committed by now, so nothing here may fail the request: whatever
     goes wrong leaves the event pending for the relay, is counted, and logs."""
     try:
-        progress = outbox.send_channel(channel, using=using, limit=FAST_PATH_LIMIT)
+        progress = outbox.send_channel(channel, using=using, limit=FAST_PATH_LIMIT, wait=True)
     except DatabaseError:
         _unsent_counter().labels("database").inc()
         logger.warning("events of %r not sent after commit, left to the relay", channel, exc_info=True)
