@@ -57,6 +57,11 @@ class RedisNames:
         """A ticket, under the sha256 hex digest of its token (auth.py)."""
         return f"{self.prefix}:ticket:{digest}"
 
+    def ended_session_key(self, digest: str) -> str:
+        """Set when the Django session with this sha256 hex digest logged out; a ticket naming it is
+        refused (auth.py)."""
+        return f"{self.prefix}:ended-session:{digest}"
+
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
