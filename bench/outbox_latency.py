@@ -15,7 +15,7 @@ Also reported: how long the transaction and its after-commit work held the calle
 With --backlog N, N events wait in the outbox on another channel (what an outage leaves) and each of
 the measured channels has one leftover event, while the relay works through them: the outbox rows
 then publish round-robin on BACKLOG_CHANNELS fresh channels, whose latency must not grow with the
-backlog. The rows left in the outbox after each row of the table show the backlog was still there.
+backlog. The backlog rows still pending when a row's last event was committed show it was there throughout.
 """
 
 from __future__ import annotations
@@ -77,8 +77,14 @@ def histogram(samples_ns: list[int]) -> latency.Histogram:
 
 
 def run_path(
-    name: str, publish_one: Callable[[int], None], receiver: Receiver, events: int, interval: float
+    name: str,
+    publish_one: Callable[[int], None],
+    receiver: Receiver,
+    events: int,
+    interval: float,
+    left: Callable[[], int] = lambda: 0,
 ) -> dict[str, object]:
+    """`left` is asked once the last event is committed: how much backlog was still pending then."""
     held: list[int] = []
     first = len(receiver.arrived)
     base = max(receiver.arrived, default=-1) + 1
@@ -87,6 +93,7 @@ def run_path(
         publish_one(base + n)
         held.append(time.monotonic_ns() - started)
         time.sleep(interval)
+    backlog_left = left()
     deadline = time.monotonic() + 30
     while len(receiver.arrived) < first + events and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -100,6 +107,7 @@ def run_path(
         "max_ms": delivered["lat_max_ms"],
         "caller_p50_ms": caller["lat_p50_ms"],
         "caller_p99_ms": caller["lat_p99_ms"],
+        "left": backlog_left,
     }
 
 
@@ -199,7 +207,7 @@ def main(argv: list[str]) -> int:
         for name, path in paths * 2:
             if name == "backlog":
                 queue_backlog(args.backlog, channels)
-            rows.append({**run_path(name, path, receiver, args.events, interval), "left": still_pending()})
+            rows.append(run_path(name, path, receiver, args.events, interval, still_pending))
     database = "PostgreSQL" if args.postgres else "SQLite"
     print(f"commit to browser through nginx, {args.events} events per row, {database}")
     if args.backlog:
