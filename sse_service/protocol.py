@@ -41,6 +41,14 @@ class RedisNames:
     def trimmed_key(self, channel: str) -> str:
         return f"{self.prefix}:{{{channel}}}:trimmed"
 
+    def idempotency_key(self, channel: str) -> str:
+        """Hash: the idempotency keys of the channel's newest publishes, each to its id (publish.lua)."""
+        return f"{self.prefix}:{{{channel}}}:idempotency"
+
+    def idempotency_times_key(self, channel: str) -> str:
+        """Sorted set: the same keys scored by publication time (ms), to forget the oldest."""
+        return f"{self.prefix}:{{{channel}}}:idempotency:times"
+
     def presence_key(self, channel: str) -> str:
         """A set of the processes reporting listeners on `channel`."""
         return f"{self.prefix}:{{{channel}}}:presence"

@@ -10,7 +10,7 @@ import redis
 
 from django_sse_push import keys
 from django_sse_push._redis import REDIS_ERRORS, get_publish_script, publish_command
-from django_sse_push.conf import push_settings
+from django_sse_push.conf import PushSettings, push_settings
 from django_sse_push.exceptions import ChannelRefusedError, PublishBackendError
 from django_sse_push.validation import encode_data, encode_text, validate_channel, validate_event_type
 
@@ -27,6 +27,13 @@ class Sent:
     event_id: str
     # Redis already had this idempotency key: the id is the first publish's, nothing went out now.
     duplicate: bool
+
+
+def remembered_keys(configured: PushSettings) -> int:
+    """How many of a channel's newest idempotency keys Redis keeps: as many as its stream keeps
+    events, and at least ten relay batches (a sender repeats only rows it sent but had not yet
+    deleted, at most a batch back on PostgreSQL; a few where senders run side by side on SQLite)."""
+    return max(configured.STREAM_MAXLEN, 10 * configured.OUTBOX_BATCH_SIZE)
 
 
 def prepare(channel: str, data: Any, event: str | None, *, as_text: bool) -> Message:
@@ -47,7 +54,7 @@ def send(message: Message, idempotency_key: str | None = None) -> Sent:
     remember: list[str | int] = []
     if idempotency_key is not None:
         script_keys += [keys.idempotency_key(prefix, channel), keys.idempotency_times_key(prefix, channel)]
-        remember = [idempotency_key, configured.IDEMPOTENCY_SECONDS * 1000]
+        remember = [idempotency_key, configured.IDEMPOTENCY_SECONDS * 1000, remembered_keys(configured)]
     try:
         # In here: the first use creates the client, which a Redis Cluster with no node up refuses.
         command = publish_command()
