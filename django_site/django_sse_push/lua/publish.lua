@@ -49,6 +49,7 @@ end
 -- Redis's clock (or the stream's newest, if that is ahead). Keys older than ARGV[7] ms are forgotten
 -- a hundred at a time, more than one per publish; an idle channel's memory expires as a whole.
 local ttl = tonumber(ARGV[7])
+-- A caller of the contract's earlier form passes no ARGV[8]: its keys are bounded by time only.
 local most = tonumber(ARGV[8])
 local now = tonumber(string.match(id, '^(%d+)-'))
 redis.call('HSET', KEYS[3], key, id)
@@ -59,7 +60,7 @@ if #expired > 0 then
   redis.call('ZREM', KEYS[4], unpack(expired))
 end
 -- Over the count: one key per publish, or (once, after the bound was lowered) a thousand at a time.
-local over = redis.call('ZCARD', KEYS[4]) - most
+local over = most and redis.call('ZCARD', KEYS[4]) - most or 0
 if over > 0 then
   local oldest = redis.call('ZRANGE', KEYS[4], 0, math.min(over, 1000) - 1)
   redis.call('HDEL', KEYS[3], unpack(oldest))
