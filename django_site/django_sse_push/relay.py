@@ -212,19 +212,21 @@ class Relay:
                 f"{self.using!r}: run `manage.py migrate --database {self.using}`; checking again "
                 f"every {MAX_BACKOFF_SECONDS:.0f} s",
             )
-        elif self._enter(Phase.DATABASE_FAILING, f"the outbox's database {self.using!r} failed; retrying"):
-            logger.warning("the database's error", exc_info=exc)
+        else:
+            self._enter(
+                Phase.DATABASE_FAILING,
+                f"the outbox's database {self.using!r} failed; retrying with backoff: {exc}",
+            )
 
-    def _enter(self, phase: Phase, message: str) -> bool:
-        """Logs `message` when entering `phase` and the end of the phase left; True if it changed."""
+    def _enter(self, phase: Phase, message: str) -> None:
+        """Logs `message` when entering `phase`, and the end of the phase left."""
         if phase is self.phase:
-            return False
+            return
         if self.phase is not Phase.SENDING:
             logger.warning(self.phase.value, self.using, time.monotonic() - self._since)
         self.phase, self._since = phase, time.monotonic()
         if message:
             logger.warning("%s", message)
-        return True
 
     def _next_backoff(self) -> float:
         wait, self._backoff = self._backoff, min(self._backoff * 2, MAX_BACKOFF_SECONDS)
