@@ -1,6 +1,6 @@
 """Publish latency from Django's commit to the browser: the outbox against a plain publish after commit.
 
-    python -m bench.outbox_latency [--events 500] [--interval-ms 10] [--postgres] [--backlog 20000]
+    python -m bench.outbox_latency [--events 500] [--interval-ms 10] [--postgres] [--backlog N [--refused]]
 
 Starts the whole stack with devstack (SQLite, or PostgreSQL with --postgres), listens to one channel
 through nginx as a browser does, and from this process, set up as the Django site, runs transactions
@@ -16,6 +16,8 @@ With --backlog N, N events wait in the outbox on another channel (what an outage
 the measured channels has one leftover event, while the relay works through them: the outbox rows
 then publish round-robin on BACKLOG_CHANNELS fresh channels, whose latency must not grow with the
 backlog. The backlog rows still pending when a row's last event was committed show it was there throughout.
+With --refused, one more channel's event waits too, on a channel Redis refuses (its stream key holds a
+string): it must not slow the others either.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import httpx
 
 from devstack.postgres import PostgresServer
 from devstack.processes import free_port
+from devstack.publishing import events_key
 from devstack.services import REPO
 from devstack.stack import Stack
 
@@ -42,6 +45,7 @@ from . import latency, payload
 
 CHANNEL = "public.bench-outbox"
 BACKLOG_CHANNEL = "public.bench-backlog"
+REFUSED_CHANNEL = "public.bench-refused"
 # Channels committed to while a backlog is relayed, as in the measurement of the relay's fairness.
 BACKLOG_CHANNELS = 4
 
@@ -134,7 +138,8 @@ def as_site(stack: Stack) -> None:
 
 
 def queue_backlog(events: int, channels: list[str]) -> None:
-    """What an outage leaves: `events` rows waiting on BACKLOG_CHANNEL, one on each of `channels`."""
+    """What an outage leaves: `events` rows waiting on BACKLOG_CHANNEL, one on each of `channels`
+    (REFUSED_CHANNEL among them, if given)."""
     import uuid
 
     from django_sse_push.models import OutboxEvent
@@ -162,6 +167,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--backlog", type=int, default=0, help="outbox rows waiting on another channel (default 0: none)"
     )
+    parser.add_argument("--refused", action="store_true", help="with --backlog: and a channel Redis refuses")
     args = parser.parse_args(argv)
 
     with (
@@ -176,6 +182,9 @@ def main(argv: list[str]) -> int:
         from django_sse_push.publish import publish, publish_on_commit
 
         alice = get_user_model().objects.get(username="alice")
+        if args.refused:
+            with stack.redis.client() as client:
+                client.set(events_key(REFUSED_CHANNEL), "not a stream")
         channels = [f"{CHANNEL}-{n}" for n in range(BACKLOG_CHANNELS)] if args.backlog else [CHANNEL]
         receiver = Receiver(f"{stack.nginx.url}/sse/?" + "&".join(f"channel={c}" for c in channels))
         receiver.start()
@@ -206,7 +215,7 @@ def main(argv: list[str]) -> int:
         rows = []
         for name, path in paths * 2:
             if name == "backlog":
-                queue_backlog(args.backlog, channels)
+                queue_backlog(args.backlog, [*channels, *([REFUSED_CHANNEL] if args.refused else [])])
             rows.append(run_path(name, path, receiver, args.events, interval, still_pending))
     database = "PostgreSQL" if args.postgres else "SQLite"
     print(f"commit to browser through nginx, {args.events} events per row, {database}")
@@ -214,6 +223,7 @@ def main(argv: list[str]) -> int:
         print(
             f"backlog: {args.backlog} rows waiting on another channel as each backlog row starts, "
             f"events round-robin on {BACKLOG_CHANNELS} channels with one leftover row each"
+            + (f"; {REFUSED_CHANNEL} refused by Redis" if args.refused else "")
         )
     header = ("path", "delivered", "p50 ms", "p99 ms", "max ms", "caller p50", "caller p99", "left")
     print(f"{header[0]:8} " + " ".join(f"{title:>10}" for title in header[1:]))
