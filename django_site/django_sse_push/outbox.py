@@ -3,11 +3,13 @@
 Two guarantees meet here. Per channel, events reach Redis in the order of their rows: every sender
 sends a channel's rows in id order from the oldest still pending, and stops at the channel's first
 failure. Exactly once: every row carries an idempotency key that the Lua step remembers, so a row sent
-again (its sender died before deleting it, or two senders raced) publishes nothing.
+again (its sender died before deleting it, or two senders raced) publishes nothing. Redis keeps a
+channel's newest keys only (publish.lua): a sender repeats a row it sent but had not yet deleted, a
+batch or so back, never thousands of events back.
 
 Where the database can lock rows without waiting (PostgreSQL: `FOR UPDATE SKIP LOCKED`), a sender owns
 a channel while it holds the lock on the channel's oldest row, its head, and sends only channels it
-owns; other senders skip those channels instead of waiting or duplicating work. Locking any other row
+owns; other relays skip those channels instead of waiting or duplicating work. Locking any other row
 would not do: `ORDER BY id LIMIT 1 ... SKIP LOCKED` would hand the next row to a second sender, which
 would overtake the first. The lock lasts until the sent rows' deletion commits, so a sender killed
 mid-batch leaves its rows pending, and the next owner's repeats are recognised by Redis.
