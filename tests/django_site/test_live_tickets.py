@@ -253,6 +253,23 @@ def test_logout_still_works_when_redis_is_down(
         revoke_user_tickets(get_user_model().objects.get(username="alice"))
 
 
+def test_a_redis_url_redis_py_cannot_read_makes_the_ticket_view_a_503_and_logout_a_redirect(
+    as_alice: Client, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis URL redis-py refuses (a port that is not a number) raised `ValueError` where the client
+    was made, past the views' handling of Redis errors: under gunicorn, which runs no system checks,
+    `POST /live/ticket` and logging out were 500s. The setting is now met as Redis being away: the
+    documented 503 that live.js retries, and a logout that still logs the user out."""
+    settings.SSE_REDIS_URL = "redis://127.0.0.1:63a9/0"
+
+    response = as_alice.post("/live/ticket", {"channel": "public.x"})
+    assert response.status_code == 503
+    assert "retry later" in response.json()["error"]
+
+    assert as_alice.post("/accounts/logout/").status_code == 302
+    assert "Redis setting is unusable" in caplog.text
+
+
 def test_the_users_ticket_set_forgets_expired_tickets(
     as_alice: Client, alice: Any, settings: Settings, redis_client: redis.Redis, key_prefix: str
 ) -> None:
