@@ -44,6 +44,14 @@ class RedisNames:
     def trimmed_key(self, channel: str) -> str:
         return f"{self.prefix}:{{{channel}}}:trimmed"
 
+    def idempotency_key(self, channel: str) -> str:
+        """Hash: the idempotency keys of the channel's newest publishes, each to its id (publish.lua)."""
+        return f"{self.prefix}:{{{channel}}}:idempotency"
+
+    def idempotency_times_key(self, channel: str) -> str:
+        """Sorted set: the same keys scored by publication time (ms), to forget the oldest."""
+        return f"{self.prefix}:{{{channel}}}:idempotency:times"
+
     def presence_key(self, channel: str) -> str:
         """A set of the processes reporting listeners on `channel`."""
         return f"{self.prefix}:{{{channel}}}:presence"
@@ -76,6 +84,11 @@ class RedisNames:
     def ticket_key(self, digest: str) -> str:
         """A ticket, under the sha256 hex digest of its token (auth.py)."""
         return f"{self.prefix}:ticket:{digest}"
+
+    def ended_session_key(self, digest: str) -> str:
+        """Set when the Django session with this sha256 hex digest logged out; a ticket naming it is
+        refused (auth.py)."""
+        return f"{self.prefix}:ended-session:{digest}"
 
 
 @dataclass(frozen=True, slots=True)
