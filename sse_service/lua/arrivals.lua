@@ -42,7 +42,8 @@ if redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[5]) then return 0 end
 -- the envelope on the pub/sub channel.
 local maxlen = tonumber(ARGV[4])
 for _, event in ipairs(events) do
-  local data = cjson.encode({user = event[2], name = event[3]})
+  -- Spelled out rather than cjson.encode of a table, whose key order is not fixed.
+  local data = '{"user":' .. cjson.encode(event[2]) .. ',"name":' .. cjson.encode(event[3]) .. '}'
   local id = redis.call('XADD', KEYS[3], '*', 'event', event[1], 'data', data)
   local length = redis.call('XLEN', KEYS[3])
   if length > maxlen then
