@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +106,20 @@ def test_rewind_is_capped_per_channel_by_its_prefix() -> None:
 def test_a_rewind_that_is_not_a_count_or_over_the_maximum_is_refused(raw: str, message: str) -> None:
     with pytest.raises(RewindError, match=message):
         rewind_counts(raw, ["public.board", "user.1"], parse_table(TABLE))
+
+
+def test_uvicorn_stops_at_start_naming_a_table_that_does_not_parse(tmp_path: Path) -> None:
+    path = tmp_path / "policies.json"
+    path.write_text('{"public.": {"public": "yes"}}')
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "--factory", "sse_service.app:create_app", "--port", "0"],
+        env={**os.environ, "SSE_CHANNEL_POLICIES": str(path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert (
+        f"sse_service: invalid configuration: SSE_CHANNEL_POLICIES='{path}' is invalid: "
+        "'public.': public must be true or false"
+    ) in result.stderr
