@@ -8,7 +8,10 @@ from pathlib import Path
 from .cluster import RedisCluster
 from .processes import Process, free_port
 from .replicas import nginx_in_front, sse_replicas
-from .services import DjangoSite, Nginx, OutboxRelay, RedisServer, SseService
+from .services import REPO, DjangoSite, Nginx, OutboxRelay, RedisServer, SseService
+
+# The demo's policy table (`make run`): the board lists who is viewing and announces joins and leaves.
+DEMO_POLICIES = REPO / "django_site" / "demo" / "policies.json"
 
 
 @dataclass

@@ -4,19 +4,16 @@ and live, join and leave notices, and a newly opened board filled by the stream'
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from devstack.stack import Stack
+from devstack.stack import DEMO_POLICIES, Stack
 from tests.browser.test_board import new_page, open_board, publish_item
 from tests.browser.test_demo_page import log_in
 from tests.conftest import TEST_SSE_ENV
 
 pytestmark = pytest.mark.browser
-
-DEMO_POLICIES = Path(__file__).resolve().parents[2] / "django_site" / "demo" / "policies.json"
 
 
 @pytest.fixture(scope="module")

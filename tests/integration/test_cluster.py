@@ -21,7 +21,7 @@ import pytest
 from devstack.cluster import RedisCluster
 from devstack.processes import free_port
 from devstack.services import SseService
-from devstack.stack import Stack
+from devstack.stack import DEMO_POLICIES, Stack
 from sse_service.protocol import StreamId, parse_stream_id
 from tests.integration.probes import scrape
 from tests.support.publish import ContinuousPublisher, publish
@@ -30,8 +30,6 @@ from tests.support.sse import Event, Followed, follow, open_stream
 pytestmark = pytest.mark.cluster
 
 EVENTS = 900
-# The demo's table: public.board lists its members and announces joins and leaves.
-CHANNEL_POLICIES = Path(__file__).resolve().parents[2] / "django_site" / "demo" / "policies.json"
 RATE = 300.0
 SSE_ENV = {"SSE_RETRY_MS": "100", "SSE_HEARTBEAT_SECONDS": "1", "SSE_PRESENCE_SECONDS": "0.5"}
 
@@ -43,7 +41,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         sse_env=SSE_ENV,
         sse_replicas=2,
         redis_cluster=True,
-        channel_policies=CHANNEL_POLICIES,
+        channel_policies=DEMO_POLICIES,
     ).start()
     yield started
     started.stop()
