@@ -23,6 +23,7 @@ Each problem has a stable id (silence one with SILENCED_SYSTEM_CHECKS) and a hin
 - E013 (deploy check: `manage.py check --deploy`) the policy table the SSE service wrote to Redis at
   its start differs from this site's: the two would disagree on which channels are public, how far
   a stream may rewind, or what presence tells. History length is the site's alone and not compared.
+- E014 SSE_DISPLAY_NAME does not import, or is not callable.
 
 What E008 can see: string literals given to `{% live_stream %}` and `{% htmx_stream %}`, and the
 `channel=` values of an `sse-connect="/sse/?..."` attribute, in every template file of the configured
@@ -185,7 +186,7 @@ _RULES = (
 
 
 def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    problems = [*_no_redis(), *_unknown_names(), *_permission_hook()]
+    problems = [*_no_redis(), *_unknown_names(), *_permission_hook(), *_display_name_hook()]
     for rule in _RULES:
         _, value = _setting(rule.setting)
         if not rule.valid(value):
@@ -331,29 +332,27 @@ def _unknown_names() -> Iterator[CheckMessage]:
 
 
 def _permission_hook() -> Iterator[CheckMessage]:
-    _, path = _setting("SSE_CHANNEL_PERMISSION")
+    yield from _hook("SSE_CHANNEL_PERMISSION", "E004", "a function (user, channel) -> bool")
+
+
+def _display_name_hook() -> Iterator[CheckMessage]:
+    yield from _hook("SSE_DISPLAY_NAME", "E014", "a function (user) -> str, the name presence lists")
+
+
+def _hook(name: str, code: str, what: str) -> Iterator[CheckMessage]:
+    """A setting naming a function by dotted path: a string, that imports, and is callable."""
+    hint = f"{name} is the dotted path of {what}."
+    _, path = _setting(name)
     if not isinstance(path, str):
-        yield _problem(
-            "E004",
-            f"SSE_CHANNEL_PERMISSION must be a dotted path; got {path!r}",
-            "SSE_CHANNEL_PERMISSION is the dotted path of a function (user, channel) -> bool.",
-        )
+        yield _problem(code, f"{name} must be a dotted path; got {path!r}", hint)
         return
     try:
         hook = import_string(path)
     except (ImportError, TypeError, ValueError) as exc:
-        yield _problem(
-            "E004",
-            f"SSE_CHANNEL_PERMISSION {path!r} does not import: {exc}",
-            "SSE_CHANNEL_PERMISSION is the dotted path of a function (user, channel) -> bool.",
-        )
+        yield _problem(code, f"{name} {path!r} does not import: {exc}", hint)
         return
     if not callable(hook):
-        yield _problem(
-            "E004",
-            f"SSE_CHANNEL_PERMISSION {path!r} is not callable",
-            "SSE_CHANNEL_PERMISSION is the dotted path of a function (user, channel) -> bool.",
-        )
+        yield _problem(code, f"{name} {path!r} is not callable", hint)
 
 
 def _template_channels() -> Iterator[tuple[Path, str]]:
