@@ -1,12 +1,12 @@
 """Who may listen to what: the public/private rule, and the tickets Django issues for private channels.
 
-A channel is public iff its name starts with one of `SSE_PUBLIC_PREFIXES`; every other channel is
-private. Django decides who may hear a private channel and records the decision as a ticket: a random
-token the browser holds (cookie `sse_ticket`, or query parameter `ticket`) and Redis holds only as
+A channel is public iff its prefix's policy says so (policies.py); every other channel is private.
+Django decides who may hear a private channel and records the decision as a ticket: a random token
+the browser holds (cookie `sse_ticket`, or query parameter `ticket`) and Redis holds only as
 `P:ticket:<sha256 hex of the token>` = `{"user": "<id or empty>", "channels": [...], "session":
-"<sha256 hex of the Django session, optional>"}`, with a TTL. A ticket whose session has logged out
-(`P:ended-session:<that hex>` exists) is refused. This service only reads tickets, once, when a
-stream opens (README.md, "Security model").
+"<sha256 hex of the Django session, optional>", "name": "<display name, optional>"}`, with a TTL. A
+ticket whose session has logged out (`P:ended-session:<that hex>` exists) is refused. This service
+only reads tickets, once, when a stream opens (README.md, "Security model").
 """
 
 from __future__ import annotations
@@ -36,15 +36,13 @@ class Grant:
 
     user: str  # empty for a ticket issued to an anonymous visitor
     ticket_hash: str
+    # The display name Django's hook gave the user (presence); empty when it gave none.
+    name: str = ""
 
     @property
     def holder(self) -> str:
         """Who connection limits count against: the user, or the ticket when there is none."""
         return f"user:{self.user}" if self.user else f"ticket:{self.ticket_hash}"
-
-
-def is_public(channel: str, prefixes: Sequence[str]) -> bool:
-    return channel.startswith(tuple(prefixes))
 
 
 def ticket_hash(token: str) -> str:
@@ -83,7 +81,11 @@ async def check_ticket(
         raise Refused(403, f"the ticket does not allow private channel {missing[0]}\n")
     if ticket.session and await _session_ended(client, prefix, ticket.session):
         raise Refused(401, "ticket revoked: its session logged out\n")
-    return Grant(ticket.user, digest)
+    return Grant(ticket.user, digest, ticket.name)
+
+
+# A display name longer than this is cut: it is written to Redis for every channel listed.
+MAX_NAME = 150
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,8 @@ class _Ticket:
     channels: frozenset[str]
     # The sha256 hex of the Django session that asked for it, if any.
     session: str
+    # The user's display name, for presence; empty when Django gave none.
+    name: str
 
 
 async def _session_ended(client: CommandClient, prefix: str, session: str) -> bool:
@@ -108,9 +112,11 @@ def _parse(raw: bytes | str) -> _Ticket | None:
     try:
         ticket = json.loads(raw)
         user, channels, session = ticket["user"], ticket["channels"], ticket.get("session", "")
+        name = ticket.get("name", "")
     except (ValueError, TypeError, KeyError, AttributeError):
-        ticket = user = channels = session = None
+        ticket = user = channels = session = name = None
     if not isinstance(user, str) or not isinstance(channels, list) or not isinstance(session, str):
         logger.warning("ignoring a malformed ticket: %r", raw[:80])
         return None
-    return _Ticket(user, frozenset(c for c in channels if isinstance(c, str)), session)
+    name = name[:MAX_NAME] if isinstance(name, str) else ""
+    return _Ticket(user, frozenset(c for c in channels if isinstance(c, str)), session, name)

@@ -60,6 +60,23 @@ class RedisNames:
         """How many listeners `process` has on `channel`; expires unless refreshed."""
         return f"{self.prefix}:{{{channel}}}:presence:{process}"
 
+    def policies_key(self) -> str:
+        """The policy table the service runs with, canonical JSON (policies.py), for Django to compare."""
+        return f"{self.prefix}:policies"
+
+    def presence_members_key(self, channel: str, process: str) -> str:
+        """Who listens through `process` on `channel`, JSON `{"<user pk>": "<name>"}`; expires unless
+        refreshed."""
+        return f"{self.prefix}:{{{channel}}}:members:{process}"
+
+    def roster_key(self, channel: str) -> str:
+        """Sorted set: the users present on `channel` across processes, scored by when they lapse."""
+        return f"{self.prefix}:{{{channel}}}:roster"
+
+    def roster_names_key(self, channel: str) -> str:
+        """Hash: those users' display names, for their `presence.leave` events."""
+        return f"{self.prefix}:{{{channel}}}:roster:names"
+
     def control_channel(self) -> bytes:
         """Where Django announces revocations (revocation.py)."""
         return f"{self.prefix}:control".encode()

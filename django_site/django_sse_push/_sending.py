@@ -12,6 +12,7 @@ from django_sse_push import keys
 from django_sse_push._redis import REDIS_ERRORS, get_publish_script, publish_command
 from django_sse_push.conf import PushSettings, push_settings
 from django_sse_push.exceptions import ChannelRefusedError, PublishBackendError
+from django_sse_push.policies import policy_for
 from django_sse_push.validation import encode_data, encode_text, validate_channel, validate_event_type
 
 
@@ -29,11 +30,12 @@ class Sent:
     duplicate: bool
 
 
-def remembered_keys(configured: PushSettings) -> int:
+def remembered_keys(configured: PushSettings, history: int) -> int:
     """How many of a channel's newest idempotency keys Redis keeps: as many as its stream keeps
-    events, and at least ten relay batches (a sender repeats only rows it sent but had not yet
-    deleted, at most a batch back on PostgreSQL; a few where senders run side by side on SQLite)."""
-    return max(configured.STREAM_MAXLEN, 10 * configured.OUTBOX_BATCH_SIZE)
+    events (`history`, its policy's), and at least ten relay batches (a sender repeats only rows it
+    sent but had not yet deleted, at most a batch back on PostgreSQL; a few where senders run side by
+    side on SQLite)."""
+    return max(history, 10 * configured.OUTBOX_BATCH_SIZE)
 
 
 def prepare(channel: str, data: Any, event: str | None, *, as_text: bool) -> Message:
@@ -51,10 +53,15 @@ def send(message: Message, idempotency_key: str | None = None) -> Sent:
     configured = push_settings()
     prefix, channel = configured.KEY_PREFIX, message.channel
     script_keys = [keys.stream_key(prefix, channel), keys.trimmed_key(prefix, channel)]
+    history = policy_for(channel).history
     remember: list[str | int] = []
     if idempotency_key is not None:
         script_keys += [keys.idempotency_key(prefix, channel), keys.idempotency_times_key(prefix, channel)]
-        remember = [idempotency_key, configured.IDEMPOTENCY_SECONDS * 1000, remembered_keys(configured)]
+        remember = [
+            idempotency_key,
+            configured.IDEMPOTENCY_SECONDS * 1000,
+            remembered_keys(configured, history),
+        ]
     try:
         # In here: the first use creates the client, which a Redis Cluster with no node up refuses.
         command = publish_command()
@@ -64,7 +71,7 @@ def send(message: Message, idempotency_key: str | None = None) -> Sent:
                 keys.pubsub_channel(prefix, channel),
                 message.event,
                 message.data,
-                configured.STREAM_MAXLEN,
+                history,
                 command,
                 *remember,
             ],

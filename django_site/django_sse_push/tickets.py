@@ -2,10 +2,12 @@
 
 A ticket is a random token for the browser (cookie `sse_ticket` on /sse/, or `?ticket=` from other
 origins) and, in Redis, `P:ticket:<sha256 hex of the token>` = `{"user": "<pk or empty>", "channels":
-[...], "session": "<sha256 hex of the session key>"}` with a TTL of SSE_TICKET_TTL_SECONDS. Redis
-holds only hashes, so a copy of Redis yields no usable token or session. The SSE service checks the
-ticket when a stream opens; renewing means asking for a new one. `revoke_user_tickets` deletes all of
-a user's tickets and tells every SSE process to close that user's streams; logging out does it.
+[...], "session": "<sha256 hex of the session key>", "name": "<display name>"}` with a TTL of
+SSE_TICKET_TTL_SECONDS; `name` (from the SSE_DISPLAY_NAME hook, for presence) is left out for
+anonymous visitors and when the hook fails. Redis holds only hashes, so a copy of Redis yields no
+usable token or session. The SSE service checks the ticket when a stream opens; renewing means asking
+for a new one. `revoke_user_tickets` deletes all of a user's tickets and tells every SSE process to
+close that user's streams; logging out does it.
 
 A ticket request authenticated just before its session logged out may store its ticket after the
 revocation has deleted the user's tickets. So logging out also leaves a mark, `P:ended-session:<sha256
@@ -30,6 +32,7 @@ from django_sse_push import keys
 from django_sse_push._redis import REDIS_ERRORS, get_client, is_cluster, publish_command
 from django_sse_push.conf import push_settings
 from django_sse_push.exceptions import TicketBackendError
+from django_sse_push.presence import display_name
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +72,8 @@ def issue_ticket(
     stored: dict[str, Any] = {"user": user_id, "channels": list(channels)}
     if session_key:
         stored["session"] = _sha256(session_key)
+    if user_id and (name := display_name(user)):
+        stored["name"] = name
     value = json.dumps(stored, separators=(",", ":"))
     try:
         client = get_client()

@@ -74,7 +74,7 @@ def test_a_user_gets_a_ticket_for_their_channel_in_json_and_in_a_cookie(
     stored, ttl = _stored(redis_client, key_prefix, token)
     # The session by its hash only: its logout refuses the ticket, and Redis never holds the key.
     session = hashlib.sha256(as_alice.session.session_key.encode()).hexdigest()
-    assert stored == {"user": str(alice.pk), "channels": channels, "session": session}
+    assert stored == {"user": str(alice.pk), "channels": channels, "session": session, "name": "alice"}
     assert 290 <= ttl <= 300
 
 
