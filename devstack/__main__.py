@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .processes import StartError
 from .services import REPO
-from .stack import Stack
+from .stack import DEMO_POLICIES, Stack
 
 
 def main() -> int:
@@ -23,7 +23,7 @@ def main() -> int:
     options = parser.parse_args()
 
     shutil.rmtree(options.run_dir, ignore_errors=True)
-    stack = Stack(options.run_dir, port=options.port)
+    stack = Stack(options.run_dir, port=options.port, channel_policies=DEMO_POLICIES)
     # Explicit, because a shell that starts us in the background leaves SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -8,7 +8,10 @@ from pathlib import Path
 from .cluster import RedisCluster
 from .processes import Process, free_port
 from .replicas import nginx_in_front, sse_replicas
-from .services import DjangoSite, Nginx, OutboxRelay, RedisServer, SseService
+from .services import REPO, DjangoSite, Nginx, OutboxRelay, RedisServer, SseService
+
+# The demo's policy table (`make run`): the board lists who is viewing and announces joins and leaves.
+DEMO_POLICIES = REPO / "django_site" / "demo" / "policies.json"
 
 
 @dataclass
@@ -26,6 +29,8 @@ class Stack:
     redis_cluster: bool = False
     # More environment for Django and its outbox relay, e.g. DATABASE_URL for PostgreSQL.
     django_env: dict[str, str] = field(default_factory=dict)
+    # A policy table per channel prefix both sides read (SSE_CHANNEL_POLICIES), e.g. the demo's.
+    channel_policies: Path | None = None
     redis_server: RedisServer | None = field(init=False)
     cluster: RedisCluster | None = field(init=False)
     sse_services: list[SseService] = field(init=False)
@@ -36,6 +41,8 @@ class Stack:
     def __post_init__(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         sse_env, django_env = dict(self.sse_env), {}
+        if self.channel_policies is not None:
+            sse_env["SSE_CHANNEL_POLICIES"] = django_env["SSE_CHANNEL_POLICIES"] = str(self.channel_policies)
         taken: set[int] = set()
         if self.redis_cluster:
             self.redis_server, self.cluster = None, RedisCluster(self.run_dir)
@@ -43,7 +50,7 @@ class Stack:
             # The services still require a Redis URL: one node's, on db 0, the only one a cluster has.
             redis_url = f"redis://127.0.0.1:{self.cluster.ports[0]}/0"
             sse_env = {"SSE_REDIS_CLUSTER_NODES": self.cluster.startup_nodes, **sse_env}
-            django_env = {"REDIS_CLUSTER_NODES": self.cluster.startup_nodes}
+            django_env["REDIS_CLUSTER_NODES"] = self.cluster.startup_nodes
         else:
             self.redis_server, self.cluster = RedisServer(self.run_dir, free_port(taken)), None
             redis_url = self.redis_server.url

@@ -25,11 +25,19 @@ def ticket_key(token: str, prefix: str = KEY_PREFIX) -> str:
 
 
 def issue(
-    client: redis.Redis, channels: Sequence[str], user: str = "", ttl: int = 300, prefix: str = KEY_PREFIX
+    client: redis.Redis,
+    channels: Sequence[str],
+    user: str = "",
+    ttl: int = 300,
+    prefix: str = KEY_PREFIX,
+    name: str = "",
 ) -> str:
-    """Stores a ticket for `channels` and returns its token."""
+    """Stores a ticket for `channels` (held by `user`, listed by presence as `name`); returns its token."""
     token = secrets.token_urlsafe(32)
-    client.set(ticket_key(token, prefix), json.dumps({"user": user, "channels": list(channels)}), ex=ttl)
+    ticket: dict[str, object] = {"user": user, "channels": list(channels)}
+    if name:
+        ticket["name"] = name
+    client.set(ticket_key(token, prefix), json.dumps(ticket), ex=ttl)
     return token
 
 

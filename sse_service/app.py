@@ -22,7 +22,8 @@ from .exceptions import Refused
 from .gate import Gate
 from .hub import Hub
 from .metrics import metrics, metrics_registry
-from .presence import report_presence
+from .policies import RewindError, rewind_counts
+from .presence import Roster, report_presence
 from .protocol import PositionError, Positions, RedisNames, is_valid_channel, parse_positions
 from .redis_clients import REDIS_ERRORS, CommandClient, command_client, topology
 from .response import HubEventSourceResponse
@@ -48,12 +49,14 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         hub = Hub(
             settings, client, topology(settings, client), control=revocations, server_exiting=server_exiting
         )
-        gate = Gate(settings, client, revocations, hub)
+        roster = Roster(settings.policies)
+        gate = Gate(settings, client, revocations, hub, roster)
         names = RedisNames(settings.key_prefix)
+        await _announce_policies(client, names, settings)
         tasks = [
             asyncio.create_task(hub.run(), name="the hub's subscriptions"),
             asyncio.create_task(
-                report_presence(hub, client, names, settings.presence_seconds), name="presence"
+                report_presence(hub, roster, client, names, settings.presence_seconds), name="presence"
             ),
         ]
         for task in tasks:
@@ -122,6 +125,15 @@ class StreamsFirst:
         await self._app(scope, receive, send)
 
 
+async def _announce_policies(client: CommandClient, names: RedisNames, settings: Settings) -> None:
+    """Writes the policy table in force where Django's deploy check compares it with its own; a
+    Redis that cannot be reached now is only logged: streams wait for it anyway."""
+    try:
+        await client.set(names.policies_key(), settings.policies.canonical())
+    except REDIS_ERRORS as exc:
+        logger.warning("policy table not written to Redis: %s", exc)
+
+
 def _stop_if_failed(task: asyncio.Task[None]) -> None:
     """A process whose subscription or presence loop died must not look alive: log it and stop, so
     clients reconnect elsewhere and the orchestrator restarts it."""
@@ -168,13 +180,19 @@ async def stream(request: Request) -> Response | ASGIApp:
         position = resume_position(request, channels)
     except PositionError as exc:
         return PlainTextResponse(f"Invalid lastEventId: {exc}\n", 400)
+    rewind: dict[str, int] = {}
+    if "rewind" in request.query_params:
+        try:
+            rewind = rewind_counts(request.query_params["rewind"], channels, settings.policies)
+        except RewindError as exc:
+            return PlainTextResponse(f"Invalid rewind: {exc}\n", 400)
     hub: Hub = request.state.hub
     gate: Gate = request.state.gate
     try:
         admission = await gate.admit(request, channels)
     except Refused as refusal:
         return PlainTextResponse(refusal.message, refusal.status)
-    return HubEventSourceResponse(hub, channels, settings, admission, position)
+    return HubEventSourceResponse(hub, channels, settings, admission, position, rewind)
 
 
 def resume_position(request: Request, channels: tuple[str, ...]) -> Positions | None:

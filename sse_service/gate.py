@@ -7,22 +7,27 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from .auth import Grant, check_ticket, is_public, ticket_from
+from .auth import Grant, check_ticket, ticket_from
+from .exceptions import Refused
 from .hub import Hub
 from .limits import ChannelRefused, ChannelRoom, ConnectionLimits, Slot, client_address
+from .presence import Roster
 from .redis_clients import CommandClient
 from .revocation import Closable, Revocations
 from .settings import Settings
 
 
 class Gate:
-    def __init__(self, settings: Settings, client: CommandClient, revocations: Revocations, hub: Hub) -> None:
+    def __init__(
+        self, settings: Settings, client: CommandClient, revocations: Revocations, hub: Hub, roster: Roster
+    ) -> None:
         self._settings = settings
+        self._roster = roster
         self._client = client
         self._revocations = revocations
         self._hub = hub
         self._room = ChannelRoom(
-            settings.max_channels_per_process, settings.private_reserve, settings.public_prefixes
+            settings.max_channels_per_process, settings.private_reserve, settings.policies
         )
         self._limits = ConnectionLimits(
             settings.max_connections_per_user, settings.max_connections_per_address
@@ -31,6 +36,7 @@ class Gate:
     async def admit(self, request: Request, channels: tuple[str, ...]) -> Admission:
         """Raises Refused (401, 403, 429 or 503) with the reason."""
         settings = self._settings
+        policies = self._room.policies
         try:
             self._room.check(channels, self._hub)
         except ChannelRefused as refusal:
@@ -38,14 +44,24 @@ class Gate:
             raise
         peer = request.client.host if request.client else None
         address = client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
-        private = [channel for channel in channels if not is_public(channel, settings.public_prefixes)]
+        private = [channel for channel in channels if not policies.is_public(channel)]
         grant = None
         mark = self._revocations.mark()
+        token = ticket_from(request.query_params, request.cookies)
         if private:
-            token = ticket_from(request.query_params, request.cookies)
             grant = await check_ticket(self._client, settings.key_prefix, token, private)
+        elif token and any(policies.for_channel(c).names_listeners for c in channels):
+            grant = await self._identify(token)
         slot = self._limits.acquire(grant.holder if grant else None, address)
-        return Admission(address, grant, slot, self._revocations, mark)
+        return Admission(address, grant, slot, self._revocations, mark, channels, self._roster)
+
+    async def _identify(self, token: str) -> Grant | None:
+        """Who holds `token`, on a stream that needs no ticket but lists who listens: a ticket that
+        does not check out leaves the listener anonymous (counted, not listed), never refused."""
+        try:
+            return await check_ticket(self._client, self._settings.key_prefix, token, [])
+        except Refused:
+            return None
 
 
 @dataclass
@@ -58,6 +74,10 @@ class Admission:
     revocations: Revocations
     # When the ticket was about to be read: a revocation since then closes the stream at `enter`.
     mark: int
+    channels: tuple[str, ...] = ()
+    # Where the stream is listed while it runs (presence with who); None: nowhere.
+    roster: Roster | None = None
+    entered: bool = False
 
     @property
     def user(self) -> str:
@@ -74,9 +94,15 @@ class Admission:
         """The stream runs: revoking its user's tickets closes it."""
         if self.grant is not None and self.user:
             self.revocations.add(self.user, self.grant.ticket_hash, stream, self.mark)
+            if self.roster is not None:
+                self.roster.add(self.channels, self.user, self.grant.name)
+                self.entered = True
 
     def leave(self, stream: Closable) -> None:
         """However the stream ended: its slot is free and it leaves the revocation registry."""
         if self.user:
             self.revocations.discard(self.user, stream)
+        if self.entered and self.roster is not None and self.grant is not None:
+            self.roster.remove(self.channels, self.user, self.grant.name)
+            self.entered = False
         self.slot.release()

@@ -70,6 +70,29 @@ async def newest_positions(client: CommandClient, names: RedisNames, channels: l
     }
 
 
+async def rewind_positions(client: CommandClient, names: RedisNames, counts: dict[str, int]) -> Positions:
+    """Per channel, the position just before its last `counts[channel]` events: resuming from there
+    replays those events, then whatever follows, as any resume does.
+
+    Where a channel holds fewer, it starts at its trimmed marker (or its beginning), so a rewind
+    over a short history never reads as a position older than retention (no `reset`).
+    """
+    channels = list(counts)
+    async with client.pipeline(transaction=False) as pipe:
+        for channel in channels:
+            pipe.xrevrange(names.stream_key(channel), count=counts[channel] + 1)
+            pipe.get(names.trimmed_key(channel))
+        replies = await pipe.execute()
+    positions: Positions = {}
+    for index, channel in enumerate(channels):
+        entries, trimmed = replies[2 * index : 2 * index + 2]
+        floor = parse_stream_id(trimmed) if trimmed is not None else (0, 0)
+        if len(entries) > counts[channel]:
+            floor = max(floor, parse_stream_id(entries[-1][0]))
+        positions[channel] = floor
+    return positions
+
+
 def _clamp(count: int) -> int:
     return max(1, min(MAX_PAGE, count))
 

@@ -53,7 +53,7 @@ from ._tasks import spawn
 from .channels import ChannelState, Phase
 from .drain import end_streams
 from .ending import End
-from .history import newest_positions, read_pages
+from .history import newest_positions, read_pages, rewind_positions
 from .link import Replies
 from .placement import ControlListener, Placement
 from .protocol import (
@@ -173,6 +173,10 @@ class Hub:
         return read_pages(
             self._commands, self._names, positions, settings.send_buffer_bytes, settings.max_payload_bytes
         )
+
+    async def rewind_positions(self, counts: dict[str, int]) -> Positions:
+        """Per channel, the position before its last `counts[channel]` events (history.py)."""
+        return await rewind_positions(self._commands, self._names, counts)
 
     def detach(self, subscriber: Subscriber) -> None:
         self.stats.connections -= 1

@@ -24,8 +24,8 @@ from enum import Enum
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Protocol
 
-from .auth import is_public
 from .exceptions import Refused
+from .policies import PolicyTable
 
 
 def client_address(
@@ -122,10 +122,10 @@ class ChannelRefused(Refused):
 class ChannelRoom:
     """Whether a process has room for a stream's channels (those it serves already always fit)."""
 
-    def __init__(self, max_channels: int, reserved_private: int, public_prefixes: Sequence[str]) -> None:
+    def __init__(self, max_channels: int, reserved_private: int, policies: PolicyTable) -> None:
         self._max = max_channels
         self._public_max = max_channels - reserved_private
-        self._public_prefixes = tuple(public_prefixes)
+        self.policies = policies
 
     def check(self, channels: Sequence[str], served: ChannelsServed) -> None:
         """Raises ChannelRefused (503) when the new channels do not fit."""
@@ -138,7 +138,7 @@ class ChannelRoom:
                 RoomRefusal.PROCESS_FULL,
                 f"Too many channels on this server: at most {self._max}; retry later\n",
             )
-        if total > self._public_max and any(is_public(c, self._public_prefixes) for c in new):
+        if total > self._public_max and any(self.policies.is_public(c) for c in new):
             raise ChannelRefused(
                 RoomRefusal.PUBLIC_FULL,
                 f"Too many public channels on this server: at most {self._public_max}; retry later\n",

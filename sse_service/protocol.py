@@ -44,6 +44,14 @@ class RedisNames:
     def trimmed_key(self, channel: str) -> str:
         return f"{self.prefix}:{{{channel}}}:trimmed"
 
+    def idempotency_key(self, channel: str) -> str:
+        """Hash: the idempotency keys of the channel's newest publishes, each to its id (publish.lua)."""
+        return f"{self.prefix}:{{{channel}}}:idempotency"
+
+    def idempotency_times_key(self, channel: str) -> str:
+        """Sorted set: the same keys scored by publication time (ms), to forget the oldest."""
+        return f"{self.prefix}:{{{channel}}}:idempotency:times"
+
     def presence_key(self, channel: str) -> str:
         """A set of the processes reporting listeners on `channel`."""
         return f"{self.prefix}:{{{channel}}}:presence"
@@ -52,6 +60,23 @@ class RedisNames:
         """How many listeners `process` has on `channel`; expires unless refreshed."""
         return f"{self.prefix}:{{{channel}}}:presence:{process}"
 
+    def policies_key(self) -> str:
+        """The policy table the service runs with, canonical JSON (policies.py), for Django to compare."""
+        return f"{self.prefix}:policies"
+
+    def presence_members_key(self, channel: str, process: str) -> str:
+        """Who listens through `process` on `channel`, JSON `{"<user pk>": "<name>"}`; expires unless
+        refreshed."""
+        return f"{self.prefix}:{{{channel}}}:members:{process}"
+
+    def roster_key(self, channel: str) -> str:
+        """Sorted set: the users present on `channel` across processes, scored by when they lapse."""
+        return f"{self.prefix}:{{{channel}}}:roster"
+
+    def roster_names_key(self, channel: str) -> str:
+        """Hash: those users' display names, for their `presence.leave` events."""
+        return f"{self.prefix}:{{{channel}}}:roster:names"
+
     def control_channel(self) -> bytes:
         """Where Django announces revocations (revocation.py)."""
         return f"{self.prefix}:control".encode()
@@ -59,6 +84,11 @@ class RedisNames:
     def ticket_key(self, digest: str) -> str:
         """A ticket, under the sha256 hex digest of its token (auth.py)."""
         return f"{self.prefix}:ticket:{digest}"
+
+    def ended_session_key(self, digest: str) -> str:
+        """Set when the Django session with this sha256 hex digest logged out; a ticket naming it is
+        refused (auth.py)."""
+        return f"{self.prefix}:ended-session:{digest}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import Connection, ConnectionPool
+from redis.asyncio.connection import BlockingConnectionPool, Connection, ConnectionPool
 from redis.exceptions import RedisClusterException, RedisError
 
 from .settings import Settings
@@ -68,12 +68,34 @@ def _subscription_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+# Connections the command paths (tickets, history, presence) hold at once, per Redis node. A burst
+# of streams opening together (a replica rolled, Redis back) asks for more: on one Redis they wait
+# for a connection, up to the socket timeout, where redis-py's default pool answered the 101st
+# "Too many connections"; redis-py's cluster client cannot wait, so its bound is set far above
+# what the hub's one event loop keeps in flight in practice.
+COMMAND_CONNECTIONS = 100
+CLUSTER_COMMAND_CONNECTIONS_PER_NODE = 2000
+COMMAND_TIMEOUT_SECONDS = 5
+
+
 def command_client(settings: Settings) -> CommandClient:
-    options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 2, **_keepalive(settings)}
+    options: dict[str, Any] = {
+        "socket_timeout": COMMAND_TIMEOUT_SECONDS,
+        "socket_connect_timeout": 2,
+        **_keepalive(settings),
+    }
     if settings.redis_cluster_nodes:
         nodes = [ClusterNode(host, port) for host, port in settings.redis_cluster_nodes]
-        return RedisCluster(startup_nodes=nodes, **options)
-    return redis.Redis.from_url(settings.redis_url, **options)
+        return RedisCluster(
+            startup_nodes=nodes, max_connections=CLUSTER_COMMAND_CONNECTIONS_PER_NODE, **options
+        )
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=COMMAND_CONNECTIONS,
+        timeout=COMMAND_TIMEOUT_SECONDS,
+        **options,
+    )
+    return redis.Redis.from_pool(pool)
 
 
 def is_cluster(client: CommandClient) -> bool:

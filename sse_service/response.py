@@ -75,12 +75,15 @@ class HubEventSourceResponse(EventSourceResponse):
         settings: Settings,
         admission: Admission,
         position: Positions | None = None,
+        rewind: dict[str, int] | None = None,
     ) -> None:
         self._hub = hub
         self._channels = channels
         self._settings = settings
         self._admission = admission
         self._position = position
+        # Past events to replay per channel (`rewind=N`), for channels without a position to resume from.
+        self._rewind = rewind or {}
         self._subscriber: Subscriber | None = None
         # What EventSourceResponse.__init__ sets and a stream uses, taken from the template rather
         # than built again: the headers (and the lock only its own ping task takes) cost 1.3 KB a stream.
@@ -105,6 +108,7 @@ class HubEventSourceResponse(EventSourceResponse):
         try:
             start = await hub.attach(subscriber)
             resume = {c: p for c, p in (self._position or {}).items() if c in self._channels}
+            resume.update(await self._rewound(subscriber, resume))
             start.update(resume)
             await send(
                 {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
@@ -139,6 +143,19 @@ class HubEventSourceResponse(EventSourceResponse):
         """Ends the stream from outside, e.g. when its listener's ticket is revoked."""
         if self._subscriber is not None:
             self._subscriber.close(end)
+
+    async def _rewound(self, subscriber: Subscriber, resume: Positions) -> Positions:
+        """Where the channels asked to rewind resume from: replaying from there is the rewind, and
+        the hand-off to live is the resume's (`_replay`)."""
+        counts = {c: n for c, n in self._rewind.items() if c not in resume}
+        if not counts or subscriber.end is not None:
+            return {}
+        try:
+            return await self._hub.rewind_positions(counts)
+        except REDIS_ERRORS as exc:
+            logger.warning("no rewind position for %s: %s", ",".join(counts), exc)
+            subscriber.close(End.HISTORY_UNAVAILABLE)
+            return {}
 
     async def _replay(self, subscriber: Subscriber, resume: Positions) -> None:
         """What the client missed, a page at a time, each written before the next is read."""

@@ -9,6 +9,8 @@ from dataclasses import dataclass, fields
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from urllib.parse import urlsplit
 
+from .policies import PolicyError, PolicyTable, default_table, load_table
+
 ENV_PREFIX = "SSE_"
 
 
@@ -88,6 +90,13 @@ def _channel_prefixes(raw: str) -> tuple[str, ...]:
     return tuple(prefixes)
 
 
+def _policy_table(raw: str) -> PolicyTable:
+    try:
+        return load_table(raw)
+    except PolicyError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
     return tuple(ip_network(item, strict=False) for item in _items(raw))
 
@@ -131,6 +140,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "max_channels_per_process": _positive_int,
     "reserved_private_channels": _non_negative_int,
     "public_prefixes": _channel_prefixes,
+    "channel_policies": _policy_table,
     "max_connections_per_user": _positive_int,
     "max_connections_per_address": _positive_int,
     "trusted_proxies": _networks,
@@ -165,6 +175,9 @@ class Settings:
     reserved_private_channels: int | None = None
     # A channel is public iff its name starts with one of these; must equal Django's SSE_PUBLIC_PREFIXES.
     public_prefixes: tuple[str, ...] = ("public.",)
+    # Policies per channel prefix (policies.py), from the JSON file this names; must be the file the
+    # Django site's SSE_CHANNEL_POLICIES names. Unset: SSE_PUBLIC_PREFIXES public, defaults for the rest.
+    channel_policies: PolicyTable | None = None
     # Open streams per ticket holder (user, or ticket if anonymous) and per client address, per process.
     max_connections_per_user: int = 16
     max_connections_per_address: int = 256
@@ -203,6 +216,11 @@ class Settings:
                 values[field.name] = _PARSERS[field.name](raw.strip())
             except ValueError as exc:
                 raise SettingsError(f"{name}={raw!r} is invalid: {exc}") from None
+        if "channel_policies" in values and "public_prefixes" in values:
+            raise SettingsError(
+                f"{ENV_PREFIX}PUBLIC_PREFIXES and {ENV_PREFIX}CHANNEL_POLICIES are both set: say which "
+                f"channels are public in the policy table alone"
+            )
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.private_reserve >= settings.max_channels_per_process:
             raise SettingsError(
@@ -210,6 +228,13 @@ class Settings:
                 f"than {ENV_PREFIX}MAX_CHANNELS_PER_PROCESS ({settings.max_channels_per_process})"
             )
         return settings
+
+    @property
+    def policies(self) -> PolicyTable:
+        """The table in force: the file's, or today's settings as a table."""
+        if self.channel_policies is not None:
+            return self.channel_policies
+        return default_table(self.public_prefixes)
 
     @property
     def private_reserve(self) -> int:

@@ -147,6 +147,9 @@ SSE_PUBLIC_PREFIXES = read_list(_env, "SSE_PUBLIC_PREFIXES", default=["public."]
 for _prefix in SSE_PUBLIC_PREFIXES:
     if not CHANNEL_PREFIX_RE.fullmatch(_prefix):
         raise ImproperlyConfigured(f"SSE_PUBLIC_PREFIXES entries must start channel names; got {_prefix!r}")
+# Policies per channel prefix: the JSON file the SSE service's SSE_CHANNEL_POLICIES names too
+# (django_sse_push/policies.py); `manage.py check` names what is wrong in it (django_sse_push.E012).
+SSE_CHANNEL_POLICIES = read_str(_env, "SSE_CHANNEL_POLICIES", default="")
 SSE_TICKET_TTL_SECONDS = read_int(_env, "SSE_TICKET_TTL_SECONDS", default=300, minimum=10)
 # Who may read a private channel: a dotted path to `can_read_channel(user, channel) -> bool`.
 SSE_CHANNEL_PERMISSION = "django_sse_push.permissions.default_can_read_channel"

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from demo.models import BoardItem, Notification
 from demo.signals import BOARD_CHANNEL, BOARD_FRAGMENT_CHANNEL, notification_fragment_channel
 from django_sse_push._redis import REDIS_ERRORS
-from django_sse_push.presence import subscriber_count
+from django_sse_push.presence import subscriber_count, who
 
 logger = logging.getLogger(__name__)
 SHOWN = 30
@@ -76,7 +76,16 @@ def _board_context(request: HttpRequest) -> dict[str, object]:
 
 @require_GET
 def presence(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"channel": BOARD_CHANNEL, "listeners": _listeners()})
+    """How many browsers watch the board, and who of them is logged in (with a policy table that
+    lists the board's members: demo/policies.json)."""
+    return JsonResponse({"channel": BOARD_CHANNEL, "listeners": _listeners(), "viewers": _viewers()})
+
+
+def _viewers() -> list[dict[str, str]] | None:
+    try:
+        return [{"user": member.user, "name": member.name} for member in who(BOARD_CHANNEL)]
+    except REDIS_ERRORS:
+        return None
 
 
 def _listeners() -> int | None:

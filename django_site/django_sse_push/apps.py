@@ -14,6 +14,8 @@ class LiveConfig(AppConfig):
 
         from django_sse_push.checks import (
             check_migrations,
+            check_policies,
+            check_policies_agree,
             check_settings,
             check_template_channels,
             check_ticket_url,
@@ -22,6 +24,8 @@ class LiveConfig(AppConfig):
 
         user_logged_out.connect(revoke_on_logout, dispatch_uid="django_sse_push.revoke_on_logout")
         checks.register(check_settings, "django_sse_push")
+        checks.register(check_policies, "django_sse_push")
+        checks.register(check_policies_agree, "django_sse_push", deploy=True)
         checks.register(check_template_channels, checks.Tags.templates)
         checks.register(check_ticket_url, checks.Tags.urls)
         checks.register(check_migrations, checks.Tags.database)

@@ -19,6 +19,11 @@ Each problem has a stable id (silence one with SILENCED_SYSTEM_CHECKS) and a hin
 - E009 SSE_OUTBOX_POLL_SECONDS not a positive number of seconds.
 - E010 SSE_STREAM_URL cannot be where pages open their streams.
 - E011 the ticket URL is not in the project's URLconf: pages would leave their private channels out.
+- E012 SSE_CHANNEL_POLICIES cannot be read or does not parse (policies.py); the message says where.
+- E013 (deploy check: `manage.py check --deploy`) the policy table the SSE service wrote to Redis at
+  its start differs from this site's: the two would disagree on which channels are public, how far
+  a stream may rewind, or what presence tells. History length is the site's alone and not compared.
+- E014 SSE_DISPLAY_NAME does not import, or is not callable.
 
 What E008 can see: string literals given to `{% live_stream %}` and `{% htmx_stream %}`, and the
 `channel=` values of an `sse-connect="/sse/?..."` attribute, in every template file of the configured
@@ -28,6 +33,7 @@ f-strings passed to `publish()`) cannot be checked statically; `publish()` raise
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -47,7 +53,10 @@ from django.template.base import smart_split
 from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
-from django_sse_push.conf import PushSettings, setting_name
+from django_sse_push import keys
+from django_sse_push._redis import REDIS_ERRORS, get_client
+from django_sse_push.conf import PushSettings, push_settings, setting_name
+from django_sse_push.policies import PolicyError, policy_table
 from django_sse_push.rules import (
     CHANNEL_PREFIX_RE,
     CLUSTER_NODE_RE,
@@ -177,7 +186,7 @@ _RULES = (
 
 
 def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    problems = [*_no_redis(), *_unknown_names(), *_permission_hook()]
+    problems = [*_no_redis(), *_unknown_names(), *_permission_hook(), *_display_name_hook()]
     for rule in _RULES:
         _, value = _setting(rule.setting)
         if not rule.valid(value):
@@ -185,6 +194,47 @@ def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any
         elif rule.problem is not None and (why := rule.problem(value)) is not None:
             problems.append(_problem(rule.code, f"{rule.setting} {value!r} {why}", rule.hint))
     return problems
+
+
+def check_policies(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    try:
+        policy_table()
+    except PolicyError as exc:
+        return [_problem("E012", str(exc), _POLICIES_HINT)]
+    return []
+
+
+def check_policies_agree(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """The service's table (in Redis since its start) against this site's; silent when either is
+    unknown: no service started yet, Redis not reachable (W001 and the deploy's own checks say so)."""
+    try:
+        ours = policy_table().canonical()
+        theirs = get_client().get(keys.policies_key(push_settings().KEY_PREFIX))
+    except (PolicyError, ValueError, *REDIS_ERRORS):
+        return []
+    if theirs is None or _compared(theirs) == _compared(ours):
+        return []
+    return [
+        _problem(
+            "E013",
+            "the SSE service runs with another policy table than this site's: service "
+            f"{theirs.decode()[:300]}, site {ours[:300]}",
+            _POLICIES_HINT,
+        )
+    ]
+
+
+def _compared(canonical: bytes | str) -> dict[str, Any]:
+    """A canonical table less what only the site reads (history length)."""
+    table: dict[str, dict[str, Any]] = json.loads(canonical)
+    return {prefix: {k: v for k, v in policy.items() if k != "history"} for prefix, policy in table.items()}
+
+
+_POLICIES_HINT = (
+    "Point the site's SSE_CHANNEL_POLICIES and the service's at the same JSON file, e.g. "
+    '{"public.": {"public": true, "rewind_max": 100}}; fields: public, history, rewind_max, '
+    "presence (count or who), join_leave, join_leave_max_members."
+)
 
 
 def check_ticket_url(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
@@ -282,29 +332,27 @@ def _unknown_names() -> Iterator[CheckMessage]:
 
 
 def _permission_hook() -> Iterator[CheckMessage]:
-    _, path = _setting("SSE_CHANNEL_PERMISSION")
+    yield from _hook("SSE_CHANNEL_PERMISSION", "E004", "a function (user, channel) -> bool")
+
+
+def _display_name_hook() -> Iterator[CheckMessage]:
+    yield from _hook("SSE_DISPLAY_NAME", "E014", "a function (user) -> str, the name presence lists")
+
+
+def _hook(name: str, code: str, what: str) -> Iterator[CheckMessage]:
+    """A setting naming a function by dotted path: a string, that imports, and is callable."""
+    hint = f"{name} is the dotted path of {what}."
+    _, path = _setting(name)
     if not isinstance(path, str):
-        yield _problem(
-            "E004",
-            f"SSE_CHANNEL_PERMISSION must be a dotted path; got {path!r}",
-            "SSE_CHANNEL_PERMISSION is the dotted path of a function (user, channel) -> bool.",
-        )
+        yield _problem(code, f"{name} must be a dotted path; got {path!r}", hint)
         return
     try:
         hook = import_string(path)
     except (ImportError, TypeError, ValueError) as exc:
-        yield _problem(
-            "E004",
-            f"SSE_CHANNEL_PERMISSION {path!r} does not import: {exc}",
-            "SSE_CHANNEL_PERMISSION is the dotted path of a function (user, channel) -> bool.",
-        )
+        yield _problem(code, f"{name} {path!r} does not import: {exc}", hint)
         return
     if not callable(hook):
-        yield _problem(
-            "E004",
-            f"SSE_CHANNEL_PERMISSION {path!r} is not callable",
-            "SSE_CHANNEL_PERMISSION is the dotted path of a function (user, channel) -> bool.",
-        )
+        yield _problem(code, f"{name} {path!r} is not callable", hint)
 
 
 def _template_channels() -> Iterator[tuple[Path, str]]:

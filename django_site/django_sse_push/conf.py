@@ -3,8 +3,9 @@
 Read on each use rather than once at import, so `override_settings` in a project's tests and
 `settings.X = ...` in pytest-django work as they do for Django's own settings. `manage.py check`
 validates them (checks.py) before the first request; the names the SSE service also reads
-(`SSE_KEY_PREFIX`, `SSE_MAX_PAYLOAD_BYTES`, `SSE_PUBLIC_PREFIXES`, and where Redis is) are the wire
-contract and must equal the service's environment variables of the same names.
+(`SSE_KEY_PREFIX`, `SSE_MAX_PAYLOAD_BYTES`, `SSE_PUBLIC_PREFIXES` or `SSE_CHANNEL_POLICIES`, and
+where Redis is) are the wire contract and must equal the service's environment variables of the
+same names.
 """
 
 from __future__ import annotations
@@ -26,10 +27,15 @@ class PushSettings:
     KEY_PREFIX: str = "sse"
     MAX_PAYLOAD_BYTES: int = 65536
     PUBLIC_PREFIXES: tuple[str, ...] = ("public.",)
+    # A JSON file of policies per channel prefix (policies.py): the file the service's
+    # SSE_CHANNEL_POLICIES names. Unset: PUBLIC_PREFIXES public, STREAM_MAXLEN events of history.
+    CHANNEL_POLICIES: str = ""
     # Django's side only.
     STREAM_MAXLEN: int = 1000
     TICKET_TTL_SECONDS: int = 300
     CHANNEL_PERMISSION: str = "django_sse_push.permissions.default_can_read_channel"
+    # A dotted path to `(user) -> str`: the name presence lists the user under, carried in tickets.
+    DISPLAY_NAME: str = "django_sse_push.presence.default_display_name"
     # Where pages open their streams: nginx's `location /sse/` on this origin, or the service on
     # another origin in development (`http://127.0.0.1:8001/sse/`, with its SSE_CORS_ORIGINS).
     STREAM_URL: str = "/sse/"

@@ -34,14 +34,29 @@ def presence_count_key(prefix: str, channel: str, process: str) -> str:
     return f"{prefix}:{{{channel}}}:presence:{process}"
 
 
+def presence_members_key(prefix: str, channel: str, process: str) -> str:
+    """JSON `{"<user pk>": "<name>"}`: who listens through `process`, on channels that list members."""
+    return f"{prefix}:{{{channel}}}:members:{process}"
+
+
 def ticket_key(prefix: str, token_hash: str) -> str:
     """A ticket, stored under the SHA-256 hex of its token, never the token itself."""
     return f"{prefix}:ticket:{token_hash}"
 
 
+def ended_session_key(prefix: str, session_hash: str) -> str:
+    """Set when the Django session with this SHA-256 hex logged out: tickets it got are refused."""
+    return f"{prefix}:ended-session:{session_hash}"
+
+
 def user_tickets_key(prefix: str, user_id: str) -> str:
     """Sorted set of a user's ticket hashes, scored by expiry time, so they can all be revoked."""
     return f"{prefix}:user-tickets:{user_id}"
+
+
+def policies_key(prefix: str) -> str:
+    """The policy table the SSE service runs with (canonical JSON), written at its start."""
+    return f"{prefix}:policies"
 
 
 def control_channel(prefix: str) -> str:

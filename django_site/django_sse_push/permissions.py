@@ -1,7 +1,7 @@
 """Who may listen to which channel. Tickets are issued only for channels this allows.
 
-A channel is public iff its name starts with one of SSE_PUBLIC_PREFIXES (the SSE service
-applies the same rule, so public channels need no ticket at all). Every other channel is private,
+A channel is public iff its prefix's policy says so (policies.py; the SSE service reads the same
+table, so public channels need no ticket at all). Every other channel is private,
 and `can_read_channel` asks the hook named by SSE_CHANNEL_PERMISSION, a dotted path to a
 `(user, channel) -> bool` function. Point it at your own to change the rules; revoke the user's
 tickets (django_sse_push.tickets.revoke_user_tickets) when the answer changes for someone already listening.
@@ -16,12 +16,13 @@ from typing import Any
 from django.utils.module_loading import import_string
 
 from django_sse_push.conf import push_settings
+from django_sse_push.policies import policy_for
 
 Permission = Callable[[Any, str], bool]
 
 
 def is_public(channel: str) -> bool:
-    return channel.startswith(tuple(push_settings().PUBLIC_PREFIXES))
+    return policy_for(channel).public
 
 
 def can_read_channel(user: Any, channel: str) -> bool:

@@ -26,10 +26,11 @@ live.onState((state) => states.push(state));
 """
 
 
-def render_live_stream(stack: Stack, *channels: str, redis_down: bool = False) -> str:
+def render_live_stream(stack: Stack, *channels: str, redis_down: bool = False, rewind: int = 0) -> str:
     """What `{% live_stream channels %}` renders for an anonymous visitor; with `redis_down`, as
-    while Redis does not answer (the tag then gives no start position)."""
-    template = "{% load sse_push %}{% live_stream " + " ".join(json.dumps(c) for c in channels) + " %}"
+    while Redis does not answer (the tag then gives no start position); with `rewind`, its option."""
+    arguments = " ".join(json.dumps(c) for c in channels) + (f" rewind={rewind}" if rewind else "")
+    template = "{% load sse_push %}{% live_stream " + arguments + " %}"
     code = f"from django.template import Context, Template\nhtml = Template({template!r}).render(Context())\n"
     if redis_down:
         code = (

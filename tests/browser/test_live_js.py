@@ -127,6 +127,29 @@ def test_a_page_with_32_channels_of_128_characters_connects_at_once_and_resumes_
     )
 
 
+def test_a_page_with_rewind_starts_with_the_last_events_and_a_reconnect_does_not_repeat_them(
+    stack: Stack, browser: Browser, contexts: list[BrowserContext]
+) -> None:
+    channel = new_channel()
+    redis = stack.redis.client()
+    ids = [publish(redis, channel, f'"old {n}"') for n in range(25)]
+    context = browser.new_context()
+    contexts.append(context)
+    page = context.new_page()
+    open_live_page(page, stack, render_live_stream(stack, channel, rewind=20))
+    wait_for_data(page, [f"old {n}" for n in range(5, 25)])
+    assert stack.sse.process is not None
+    stack.sse.process.kill()
+    try:
+        wait_for_state(page, "reconnecting")
+        missed = publish(redis, channel, '"missed"')
+    finally:
+        stack.sse.start()
+    wait_for_data(page, ["missed"], timeout=20_000)
+    events = received(page)
+    assert [e["id"] for e in events] == [*ids[5:], missed]
+
+
 def test_closing_the_leading_tab_reports_closed_and_another_tab_takes_over(
     stack: Stack, browser: Browser, contexts: list[BrowserContext]
 ) -> None:

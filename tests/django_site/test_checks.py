@@ -57,6 +57,8 @@ def test_cluster_nodes_alone_count_as_configured(settings: Settings) -> None:
         ("SSE_PUBLIC_PREFIXES", [".public"], "django_sse_push.E006"),
         ("SSE_PUBLIC_PREFIXES", [], "django_sse_push.E006"),
         ("SSE_CHANNEL_PERMISSION", 123, "django_sse_push.E004"),
+        ("SSE_DISPLAY_NAME", "django_sse_push.presence.missing", "django_sse_push.E014"),
+        ("SSE_DISPLAY_NAME", "django_sse_push.tickets.COOKIE_NAME", "django_sse_push.E014"),
         ("SSE_CHANNEL_PERMISSION", None, "django_sse_push.E004"),
         ("SSE_MAX_PAYLOAD_BYTES", 0, "django_sse_push.E007"),
         ("SSE_STREAM_MAXLEN", True, "django_sse_push.E007"),

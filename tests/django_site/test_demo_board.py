@@ -84,8 +84,9 @@ def test_the_admin_action_broadcasts_an_announcement(
     assert event == "announcement" and data == {"text": "maintenance at noon", "by": "alice"}
 
 
-def test_presence_answers_the_board_listener_count() -> None:
-    assert Client().get("/board/presence").json() == {"channel": "public.board", "listeners": 0}
+def test_presence_answers_the_board_listener_count_and_viewers() -> None:
+    expected = {"channel": "public.board", "listeners": 0, "viewers": []}
+    assert Client().get("/board/presence").json() == expected
 
 
 def test_posting_while_redis_is_down_saves_the_item_and_its_events_for_later(

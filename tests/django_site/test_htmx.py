@@ -20,7 +20,11 @@ from devstack.services import SseService
 from django_sse_push import keys
 from django_sse_push.exceptions import PayloadNotSerializableError, PayloadTooLargeError
 from django_sse_push.htmx import publish_fragment
+from django_sse_push.positions import channel_list_tag, event_id
 from django_sse_push.publish import publish
+from sse_service.app import MAX_REQUEST_TARGET
+from sse_service.protocol import channel_list_tag as sse_channel_list_tag
+from sse_service.protocol import parse_positions, parse_stream_id
 from tests.support.sse import open_stream
 
 FRAGMENT = '<li class="{{ kind }}">\n  {{ text }}\r\n  {% csrf_token %}{{ user }}</li>\n'
@@ -163,11 +167,38 @@ def test_user_true_in_htmx_stream_subscribes_the_users_fragment_channel_not_the_
         f"user.{user.pk}.html", fragment_template, {"text": "hi"}, event="n", on_commit=False
     )
     assert sent is not None
-    assert f"user.{user.pk}.html/{sent}" in render(
-        '{% htmx_stream "public.board.html" user=True %}{% endhtmx_stream %}', user
-    ).replace("%2F", "/")
+    position = _connect_url(
+        render('{% htmx_stream "public.board.html" user=True %}{% endhtmx_stream %}', user)
+    )["lastEventId"][0]
+    assert parse_positions(position, channels)[f"user.{user.pk}.html"] == parse_stream_id(sent)
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("## htmx pages", 1)[1].split("\n## ", 1)[0]
     assert '{% htmx_stream "public.board.html" user=True %}' in section
     assert "`user=True` adds the logged-in user's fragment channel `user.<pk>.html`" in section
+
+
+def test_an_htmx_page_with_32_long_channels_fits_a_request_line() -> None:
+    """`{% htmx_stream %}` wrote its start positions in the first wire format, naming every channel
+    again in `lastEventId`: 32 channels of 128 characters made a URL of over 8 KB, which nginx
+    answers 414 on the page's first connection. It now writes the compact form, channels by index,
+    and the service reads back exactly the positions the page meant."""
+    names = [f"public.{n:02d}." + "x" * 118 for n in range(32)]
+    newest = {name: publish(name, "<li>x</li>", as_text=True) for name in names[::2]}
+    tags = " ".join(f'"{name}"' for name in names)
+    html = render(f"{{% htmx_stream {tags} %}}{{% endhtmx_stream %}}", AnonymousUser())
+    url = html.split('data-sse-push-connect="', 1)[1].split('"', 1)[0]
+    assert len(url) < MAX_REQUEST_TARGET - 100
+    position = _connect_url(html)["lastEventId"][0]
+    expected = {name: parse_stream_id(newest.get(name, "0-0")) for name in names}
+    assert parse_positions(position, names) == expected
+
+
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_the_sites_event_ids_read_back_as_the_service_reads_them(count: int) -> None:
+    channels = [f"public.c{n}" for n in range(count)]
+    positions = {channel: f"{1700000000000 + n}-{n}" for n, channel in enumerate(channels) if n != 1}
+    assert parse_positions(event_id(channels, positions), channels) == {
+        channel: parse_stream_id(position) for channel, position in positions.items()
+    }
+    assert channel_list_tag(channels) == sse_channel_list_tag(channels).decode()

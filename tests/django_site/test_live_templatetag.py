@@ -10,10 +10,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.staticfiles import finders
-from django.template import Context, Template
+from django.template import Context, Template, TemplateSyntaxError
 from django.test import RequestFactory
 from pytest_django.fixtures import Settings
 
+from django_sse_push.positions import channel_list_tag
 from django_sse_push.templatetags import sse_push
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +76,22 @@ def test_the_stream_starts_from_each_channels_newest_event_so_nothing_published_
     publish("public.elsewhere", {"n": 2})
     found = options(render('{% live_stream "public.board" "public.quiet" %}', AnonymousUser()))
     # One position per channel (wire contract): a channel without events yet starts before its first.
-    assert found["lastEventId"] == f"public.board/{event_id},public.quiet/0-0"
+    tag = channel_list_tag(["public.board", "public.quiet"])
+    assert found["lastEventId"] == f"public.board/{event_id},~{tag},1:0-0"
+
+
+def test_rewind_asks_the_service_for_the_last_events_instead_of_a_position() -> None:
+    from django_sse_push.publish import publish
+
+    publish("public.board", {"n": 1})
+    found = options(render('{% live_stream "public.board" rewind=20 %}', AnonymousUser()))
+    assert (found["rewind"], "lastEventId" in found) == (20, False)
+
+
+@pytest.mark.parametrize("value", ["101", "-1", "'ten'"])
+def test_a_rewind_the_service_would_refuse_is_the_templates_mistake(value: str) -> None:
+    with pytest.raises(TemplateSyntaxError, match="must be a whole number from 0 to 100"):
+        render(f'{{% live_stream "public.board" rewind={value} %}}', AnonymousUser())
 
 
 def test_the_stream_url_is_a_setting_so_a_page_can_reach_the_service_on_another_origin(

@@ -21,7 +21,7 @@ import pytest
 from devstack.cluster import RedisCluster
 from devstack.processes import free_port
 from devstack.services import SseService
-from devstack.stack import Stack
+from devstack.stack import DEMO_POLICIES, Stack
 from sse_service.protocol import StreamId, parse_stream_id
 from tests.integration.probes import scrape
 from tests.support.publish import ContinuousPublisher, publish
@@ -37,7 +37,11 @@ SSE_ENV = {"SSE_RETRY_MS": "100", "SSE_HEARTBEAT_SECONDS": "1", "SSE_PRESENCE_SE
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     started = Stack(
-        tmp_path_factory.mktemp("cluster"), sse_env=SSE_ENV, sse_replicas=2, redis_cluster=True
+        tmp_path_factory.mktemp("cluster"),
+        sse_env=SSE_ENV,
+        sse_replicas=2,
+        redis_cluster=True,
+        channel_policies=DEMO_POLICIES,
     ).start()
     yield started
     started.stop()
@@ -221,6 +225,58 @@ async def test_tickets_revocation_and_presence_work_through_the_cluster(stack: S
     assert (refused.status_code, refused.text) == (401, "ticket expired or unknown\n")
     assert (
         sum([(await scrape(s))['sse_streams_ended_total{reason="revoked"}'] for s in stack.sse_services]) >= 1
+    )
+
+
+async def test_rewind_through_the_cluster_starts_each_channel_at_its_last_events(
+    stack: Stack, channels: list[str]
+) -> None:
+    assert stack.cluster is not None
+    client = stack.cluster.client()
+    published = {channel: [publish(client, channel, str(n)) for n in range(8)] for channel in channels}
+    query = "&".join(f"channel={channel}" for channel in channels)
+    async with open_stream(f"{stack.nginx.url}/sse/?{query}&rewind=5") as stream:
+        events = await stream.wait_for_events(5 * len(channels))
+        live = publish(client, channels[0], '"live"')
+        events = await stream.wait_for_events(5 * len(channels) + 1)
+    for channel in channels:
+        got = [e.stream_id for e in events if e.channel == channel]
+        assert got == published[channel][3:] + ([live] if channel == channels[0] else [])
+
+
+async def test_who_and_join_leave_work_through_the_cluster(stack: Stack) -> None:
+    """Members listed by two replicas on the board's node, and joins published there (Lua on the
+    channel's slot), read back by Django."""
+    setup = (
+        "from django.contrib.auth import get_user_model\n"
+        "from django_sse_push.tickets import issue_ticket\n"
+        "for name in ('alice', 'bob'):\n"
+        "    user = get_user_model().objects.get(username=name)\n"
+        "    print(user.pk, issue_ticket(user, ['public.board']).token)\n"
+    )
+    (alice, alice_token), (bob, bob_token) = (
+        line.split() for line in stack.django.manage("shell", "-v", "0", "-c", setup).stdout.splitlines()
+    )
+    one, two = (service.url for service in stack.sse_services)
+    who = (
+        "from django_sse_push.presence import who\n"
+        "print(' '.join(f'{m.user}:{m.name}' for m in who('public.board')))\n"
+    )
+    async with (
+        open_stream(f"{one}/sse/public.board") as watcher,
+        open_stream(f"{one}/sse/public.board?ticket={alice_token}"),
+        open_stream(f"{two}/sse/public.board?ticket={bob_token}"),
+    ):
+        async with asyncio.timeout(10):
+            while stack.django.manage("shell", "-v", "0", "-c", who).stdout.split() != sorted(
+                [f"{alice}:alice", f"{bob}:bob"]
+            ):
+                await asyncio.sleep(0.2)
+            while len([e for e in watcher.events if e.event == "presence.join"]) < 2:
+                await watcher.read_more()
+    joined = sorted(e.data for e in watcher.events if e.event == "presence.join")
+    assert joined == sorted(
+        f'{{"user":"{pk}","name":"{name}"}}' for pk, name in [(alice, "alice"), (bob, "bob")]
     )
 
 

@@ -158,8 +158,10 @@ def far_relay(
 
 
 def relay_sample(host: Host, relay: OutboxRelay, name: str) -> float:
+    """The relay's sample `name` for the default database."""
+    sample = f'{name}{{database="default"}} '
     for line in host.http_get(relay.metrics_port, "/metrics").splitlines():
-        if line.startswith(name + " "):
+        if line.startswith(sample):
             return float(line.split()[1])
     raise AssertionError(f"no {name} in the relay's /metrics")
 

@@ -245,3 +245,33 @@ async def eventually_admitted(url: str, headers: dict[str, str], timeout: float 
                 if stream.response.status_code == 200:
                     return
             await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def roomy_sse(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SseService]:
+    env = {**TEST_SSE_ENV, "SSE_MAX_CONNECTIONS_PER_ADDRESS": "2000"}
+    service = SseService(tmp_path_factory.mktemp("roomy"), redis_server.url, free_port(), env=env)
+    yield service.start()
+    service.stop()
+
+
+async def test_a_burst_of_ticketed_streams_beyond_the_redis_pool_opens_every_one(
+    roomy_sse: SseService, redis_client: redis.Redis
+) -> None:
+    """Every stream with a ticket reads it from Redis as it opens. The command client's pool held at
+    most 100 connections and answered the 101st command in flight with "Too many connections", so a
+    burst of logged-in browsers reconnecting at once (a replica rolled, Redis back) got 503s. Commands
+    beyond the pool now wait their turn for a connection."""
+    streams = 600
+    tokens = [tickets.issue(redis_client, [f"user.burst{n}"], user=f"burst{n}") for n in range(streams)]
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=None), limits=limits) as client:
+
+        async def status(n: int) -> int:
+            url = f"{roomy_sse.url}/sse/user.burst{n}"
+            async with client.stream("GET", url, headers=cookie(tokens[n])) as response:
+                return response.status_code
+
+        statuses = await asyncio.gather(*(status(n) for n in range(streams)))
+
+    assert statuses.count(200) == streams, {code: statuses.count(code) for code in set(statuses)}

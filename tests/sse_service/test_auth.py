@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from devstack import tickets
 from devstack.services import RedisServer
-from sse_service.auth import check_ticket, is_public, ticket_from, ticket_key
+from sse_service.auth import check_ticket, ticket_from, ticket_key
 from sse_service.exceptions import Refused
 
 
@@ -20,19 +20,6 @@ async def aclient(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(redis_server.url)
     yield client
     await client.aclose()
-
-
-@pytest.mark.parametrize(
-    ("channel", "public"),
-    [("public.news", True), ("public.", True), ("public", False), ("publicity", False), ("user.1", False)],
-)
-def test_a_channel_is_public_only_with_a_public_prefix(channel: str, public: bool) -> None:
-    assert is_public(channel, ("public.",)) is public
-
-
-def test_several_public_prefixes() -> None:
-    assert is_public("news.today", ("public.", "news."))
-    assert not is_public("alerts", ("public.", "news."))
 
 
 def test_ticket_key_holds_the_sha256_of_the_token_not_the_token() -> None:

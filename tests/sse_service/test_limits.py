@@ -8,6 +8,7 @@ import pytest
 
 from sse_service.exceptions import Refused
 from sse_service.limits import ChannelRefused, ChannelRoom, ConnectionLimits, RoomRefusal, client_address
+from sse_service.policies import default_table
 
 LOOPBACK = (ip_network("127.0.0.1"), ip_network("::1"))
 
@@ -88,7 +89,7 @@ class Served:
 
 
 def test_the_process_wide_channel_cap_counts_only_new_channels() -> None:
-    room = ChannelRoom(2, 0, ["public."])
+    room = ChannelRoom(2, 0, default_table(["public."]))
     room.check(["public.a", "public.b"], Served("public.a"))
     room.check(["public.a", "public.b"], Served("public.a", "public.b"))
     with pytest.raises(ChannelRefused) as refused:
@@ -97,7 +98,7 @@ def test_the_process_wide_channel_cap_counts_only_new_channels() -> None:
 
 
 def test_the_reserve_is_for_streams_adding_only_private_channels() -> None:
-    room = ChannelRoom(4, 2, ["public."])
+    room = ChannelRoom(4, 2, default_table(["public."]))
     served = Served("public.a", "public.b")
     with pytest.raises(ChannelRefused) as refused:
         room.check(["public.c"], served)

@@ -2,7 +2,8 @@
 
 - `{% live_stream "public.board" user=True %}`: renders the stream's options as JSON and loads
   live.js, which opens the stream as `window.live`; the page then adds handlers:
-  `live.on("board.item", (data, meta) => ...)`.
+  `live.on("board.item", (data, meta) => ...)`. With `rewind=20` the stream starts with each
+  channel's last 20 events (at most its prefix's `rewind_max`) rather than where the page was rendered.
 - `{% htmx_stream "public.board" user=True %}...{% endhtmx_stream %}`: for htmx's SSE extension. Wraps
   the block in `<div hx-ext="sse">` whose stream the `sse-swap="<event>"` elements inside it swap
   from, and loads htmx-stream.js, which gets the ticket before connecting, renews it, and resumes
@@ -35,9 +36,11 @@ from django.utils.html import format_html, format_html_join, json_script
 from django.utils.safestring import SafeString
 
 from django_sse_push import keys
-from django_sse_push._redis import REDIS_ERRORS, get_client
+from django_sse_push._redis import REDIS_ERRORS, UnusableRedisSettingError, get_client
 from django_sse_push.conf import push_settings
 from django_sse_push.permissions import is_public
+from django_sse_push.policies import policy_for
+from django_sse_push.positions import event_id
 from django_sse_push.urls import TICKET_URL_NAME
 
 register = template.Library()
@@ -51,7 +54,7 @@ _logged: set[str] = set()
 
 
 @register.simple_tag(takes_context=True)
-def live_stream(context: template.Context, *channels: str, user: bool = False) -> SafeString:
+def live_stream(context: template.Context, *channels: str, user: bool = False, rewind: int = 0) -> SafeString:
     request = context.get("request")
     names = _channels(request, channels, user)
     ticket = _ticket_options(request, names)
@@ -59,8 +62,11 @@ def live_stream(context: template.Context, *channels: str, user: bool = False) -
     if not names:
         return SafeString("")
     options: dict[str, Any] = {"channels": names, "url": push_settings().STREAM_URL}
-    position = _newest_positions(names)
-    if position:
+    if rewind:
+        # The stream starts with each channel's last `rewind` events, read by the service: the page
+        # gives no position, which would win over the rewind.
+        options["rewind"] = _rewind(rewind, names)
+    elif position := _newest_positions(names):
         options["lastEventId"] = position
     options.update(ticket or {})
     return format_html(
@@ -106,8 +112,9 @@ def _channels(
 
 def _ticket_options(request: HttpRequest | None, channels: list[str]) -> dict[str, str] | None:
     """Where a page with private channels gets its ticket, and the CSRF token to ask with: {} when
-    all are public, None when the project's urls.py does not include the ticket URL."""
-    if all(is_public(name) for name in channels):
+    all are public (and, for a logged-in user, none lists who listens: the ticket says who it is),
+    None when the project's urls.py does not include the ticket URL."""
+    if all(is_public(name) for name in channels) and not _identified(request, channels):
         return {}
     try:
         url = reverse(TICKET_URL_NAME)
@@ -120,32 +127,52 @@ def _ticket_options(request: HttpRequest | None, channels: list[str]) -> dict[st
     return {"ticketUrl": url, "csrfToken": get_token(request) if request else ""}
 
 
+def _identified(request: HttpRequest | None, channels: list[str]) -> bool:
+    """Whether the stream should say who listens: a logged-in user on a channel that lists members
+    or announces joins and leaves."""
+    authenticated = request is not None and request.user.is_authenticated
+    return authenticated and any(
+        policy_for(name).presence == "who" or policy_for(name).join_leave for name in channels
+    )
+
+
 def _readable(channels: list[str], ticket: dict[str, str] | None) -> list[str]:
     """The channels the page can open: without a ticket URL, the public ones only."""
     return channels if ticket is not None else [name for name in channels if is_public(name)]
 
 
+def _rewind(rewind: object, channels: list[str]) -> int:
+    """`rewind=` as the service will take it: a whole number, at most the largest maximum among the
+    channels' policies; anything else is the template's mistake, raised as one."""
+    top = max(policy_for(channel).rewind_max for channel in channels)
+    if isinstance(rewind, bool) or not isinstance(rewind, int) or not 0 <= rewind <= top:
+        raise template.TemplateSyntaxError(
+            f"live_stream rewind={rewind!r}: must be a whole number from 0 to {top}, the largest "
+            f"rewind_max of {', '.join(channels)} (SSE_CHANNEL_POLICIES)"
+        )
+    return rewind
+
+
 def _newest_positions(channels: list[str]) -> str:
-    """Each channel's newest event id, as an event id of the wire contract (`<channel>/<id>,...`),
-    or "" if Redis is down or its setting unusable (then the stream starts live)."""
+    """Each channel's newest event id, as one event id of the wire contract (positions.py), or ""
+    if Redis is down or its setting unusable (then the stream starts live)."""
     prefix: str = push_settings().KEY_PREFIX
     try:
         with get_client().pipeline(transaction=False) as pipe:
             for channel in channels:
                 pipe.xrevrange(keys.stream_key(prefix, channel), count=1)
             tops = pipe.execute()
+    except UnusableRedisSettingError as exc:
+        _log_once(
+            f"no start position for the stream: {exc}; manage.py check names it (django_sse_push.E001, E002)"
+        )
+        return ""
     except REDIS_ERRORS:
         logger.warning("no start position for the stream: Redis did not answer")
         return ""
-    except ValueError as exc:  # what redis-py raises for a URL or node it cannot read
-        _log_once(
-            f"no start position for the stream: the Redis setting is unusable ({exc}); "
-            "manage.py check names it (django_sse_push.E001, E002)"
-        )
-        return ""
-    return ",".join(
-        f"{channel}/{top[0][0].decode() if top else '0-0'}"
-        for channel, top in zip(channels, tops, strict=True)
+    return event_id(
+        channels,
+        {channel: top[0][0].decode() if top else "0-0" for channel, top in zip(channels, tops, strict=True)},
     )
 
 

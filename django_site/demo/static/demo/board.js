@@ -65,11 +65,49 @@
     if (response.ok) form.reset();
   });
 
+  // Who is viewing: names from the presence poll, kept current between polls by join/leave events
+  // (the board's policy turns both on: demo/policies.json).
+  const viewers = new Map();
+  function showViewers() {
+    const list = document.getElementById("viewers");
+    const names = [...viewers.values()].sort();
+    list.textContent = names.length ? `viewing: ${names.join(", ")}` : "";
+    list.hidden = !names.length;
+  }
+  let noticeTimer = null;
+  function notice(text) {
+    const banner = document.getElementById("presence-notice");
+    banner.textContent = text;
+    banner.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => (banner.hidden = true), 4000);
+  }
+  // The rewind replays the board's past joins and leaves too: only those since the page opened count.
+  const openedAt = Date.now() - 2000;
+  const current = (meta) => meta.channel === "public.board" && Number(meta.id.split("-")[0]) >= openedAt;
+  window.live.on("presence.join", ({ user, name }, meta) => {
+    if (!current(meta)) return;
+    viewers.set(user, name);
+    showViewers();
+    notice(`${name} joined`);
+  });
+  window.live.on("presence.leave", ({ user, name }, meta) => {
+    if (!current(meta)) return;
+    viewers.delete(user);
+    showViewers();
+    notice(`${name} left`);
+  });
+
   async function refreshListeners() {
     try {
       const answer = await fetch(page.dataset.presenceUrl, { headers: { Accept: "application/json" } });
-      const { listeners } = await answer.json();
+      const { listeners, viewers: present } = await answer.json();
       document.getElementById("listener-count").textContent = listeners ?? "?";
+      if (present) {
+        viewers.clear();
+        for (const { user, name } of present) viewers.set(user, name);
+        showViewers();
+      }
     } catch {
       // the count is decoration; try again next time
     }

@@ -9,7 +9,9 @@
 //   gets a fresh ticket at once: htmx's extension opens a new EventSource after 0.5 s, 1 s, 2 s...;
 // - before that new EventSource opens, sets `lastEventId` in the `sse-connect` URL to the newest event
 //   seen, as it does not send the Last-Event-ID header a browser's own reconnect sends: the stream
-//   resumes there, and nothing published meanwhile is missed.
+//   resumes there, and nothing published meanwhile is missed. Until an event arrives, the newest id
+//   is the stream's opening block's (type `sse.start`, which htmx does not listen to): where each
+//   channel started, so a page rendered while Redis was down resumes from its first connection.
 // `data-sse-push-state` says how it goes: connecting, open, reconnecting, closed (the ticket was
 // refused: logged out, or no longer allowed).
 "use strict";
@@ -19,6 +21,7 @@
   const RENEW_AT = 0.8;
   const RETRY_MS = 5000;
   const CLOSED = 2; // EventSource.CLOSED
+  const OPENING = "sse.start"; // the type of the block that opens every stream
   const SWAPPERS = "[sse-swap], [data-sse-swap], [hx-trigger], [data-hx-trigger]";
   const streams = new WeakMap();
 
@@ -32,6 +35,7 @@
       this.fetching = null;
       this.closed = false;
       this.lastEventId = "";
+      this.sources = new WeakSet();
     }
 
     async start() {
@@ -100,6 +104,13 @@
       if (lastEventId) this.lastEventId = lastEventId;
     }
 
+    // The opening block of each new EventSource: where its channels start.
+    listen(source) {
+      if (!source || this.sources.has(source)) return;
+      this.sources.add(source);
+      source.addEventListener(OPENING, (event) => this.seen(event.lastEventId));
+    }
+
     // htmx reads `sse-connect` again when it replaces a closed EventSource, half a second or more
     // after this; only then, so that the attribute does not change under htmx at other times.
     failed(source) {
@@ -134,7 +145,12 @@
     }
   }
 
-  document.addEventListener("htmx:sseOpen", (event) => streamOf(event.target)?.setState("open"));
+  document.addEventListener("htmx:sseOpen", (event) => {
+    const stream = streamOf(event.target);
+    if (!stream) return;
+    stream.setState("open");
+    stream.listen(event.detail.source);
+  });
   document.addEventListener("htmx:sseError", (event) => streamOf(event.target)?.failed(event.detail.source));
   document.addEventListener("htmx:sseMessage", (event) => streamOf(event.target)?.seen(event.detail.lastEventId));
   // Content htmx swaps in later may hold streams too.

@@ -4,6 +4,7 @@
 //                                csrfToken, onState: (state) => ...});
 //   live.on("board.item", (data, meta) => ...);   // meta: {channel, id, type, lastEventId}
 //   live.on("reset", ({channel}) => reload(channel));
+//   new LiveStream({channels: ["public.board"], rewind: 20})  // starts with the last 20 events
 //
 // Tabs of one browser that ask for the same channels share one connection: a leader tab (elected
 // with the Web Locks API, or a localStorage heartbeat where it is missing) holds the EventSource and
@@ -105,6 +106,7 @@
       url = "/sse/",
       share = true,
       lastEventId = "",
+      rewind = 0,
       maxRetries = 10,
     }) {
       if (!channels || !channels.length) throw new Error("LiveStream: no channels");
@@ -113,6 +115,7 @@
       this.csrfToken = csrfToken;
       this.baseUrl = url;
       this.maxRetries = maxRetries;
+      this.rewind = rewind; // past events each channel without a position starts with (`rewind=N`)
       this.state = "closed";
       this.leader = false;
       this.lastEventId = lastEventId; // the newest event id this tab handled (or where it started)
@@ -309,6 +312,11 @@
       const query = new URLSearchParams(this.channels.map((channel) => ["channel", channel]));
       const position = formatId(this._connection, this.channels);
       if (position) query.set("lastEventId", position);
+      // Only while some channel has no position: the service rewinds just those, and a stream that
+      // reconnects resumes from its positions rather than rewinding again.
+      if (this.rewind && this.channels.some((channel) => !this._connection.has(channel))) {
+        query.set("rewind", String(this.rewind));
+      }
       return `${this.baseUrl}?${query}`;
     }
 
