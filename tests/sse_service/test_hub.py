@@ -13,6 +13,7 @@ from starlette.types import Message
 
 from devstack.services import RedisServer
 from sse_service.hub import Hub
+from sse_service.protocol import RedisNames
 from sse_service.redis_clients import SingleRedis
 from sse_service.settings import Settings
 from sse_service.subscriber import Subscriber
@@ -99,3 +100,31 @@ async def test_events_within_the_write_delay_reach_a_stream_in_one_write_in_orde
     await asyncio.sleep(0.4)
     expected = b"".join(f'id: {channel}/{i}\ndata: "{n}"\n\n'.encode() for n, i in enumerate(ids))
     assert written == [expected]
+
+
+async def test_an_event_waiting_out_the_write_delay_is_written_before_a_gap_fill_after_it(
+    delayed_hub: Hub, redis_client: redis.Redis, channel: str
+) -> None:
+    """With SSE_WRITE_DELAY_MS, an event still waiting when its channel's subscription is
+    interrupted must reach the stream before what the gap fill reads after it: written after, the
+    stream would drop it as older than its position, and the client would never see it."""
+    written: list[bytes] = []
+
+    async def send(message: Message) -> None:
+        written.append(message["body"])
+
+    subscriber = Subscriber((channel,), send, 1 << 20)
+    subscriber.open(await delayed_hub.attach(subscriber), b"")
+    subscriber.go_live()
+    first = publish(redis_client, channel, '"first"')
+    async with asyncio.timeout(5):
+        while delayed_hub.stats.messages_received < 1:
+            await asyncio.sleep(0.005)
+    pubsub = RedisNames("sse").pubsub_channel(channel)
+    delayed_hub.interrupted([pubsub], broken=False)
+    second = publish(redis_client, channel, '"second"')
+    delayed_hub.confirmed([pubsub])
+    await asyncio.sleep(0.6)
+    assert b"".join(written) == (
+        f'id: {channel}/{first}\ndata: "first"\n\nid: {channel}/{second}\ndata: "second"\n\n'.encode()
+    )
