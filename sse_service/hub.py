@@ -61,6 +61,7 @@ from .protocol import (
     Frame,
     Positions,
     RedisNames,
+    StreamId,
     event_frame,
     parse_envelope,
     parse_stream_id,
@@ -214,7 +215,8 @@ class Hub:
                 if state is None:
                     continue  # left, and Redis has not heard yet
                 if state.phase is Phase.LIVE:
-                    self._frame_into(runs, state, reply[2])
+                    # Behind a write delay the event's latency is observed when it is written.
+                    self._frame_into(runs, state, reply[2], timed=not self._write_delay)
                 else:
                     state.hold(reply[2])
         self._deliver(runs)
@@ -308,7 +310,7 @@ class Hub:
 
     # Writing.
 
-    def _frame_into(self, runs: list[Run], state: ChannelState, payload: bytes) -> None:
+    def _frame_into(self, runs: list[Run], state: ChannelState, payload: bytes, timed: bool = True) -> None:
         """Encodes one message into its frame, once for all listeners, unless it is bad or a duplicate."""
         self.stats.messages_received += 1
         try:
@@ -323,9 +325,13 @@ class Hub:
         if not state.advance(stream_id):
             self.stats.duplicates_dropped += 1  # delivered already, from the stream after a reconnect
             return
+        if timed:
+            self._observe(stream_id)
+        _append(runs, event_frame(state.name, stream_id, envelope))
+
+    def _observe(self, stream_id: StreamId) -> None:
         # The id's first part is Redis's clock when the event was published.
         self.latency.observe(max(0.0, time.time() - stream_id[0] / 1000))
-        _append(runs, event_frame(state.name, stream_id, envelope))
 
     def _deliver(self, runs: list[Run]) -> None:
         """Live runs: written now, or after the write delay together with those that follow."""
@@ -350,6 +356,9 @@ class Hub:
         if self._pending:
             runs = list(self._pending.values())
             self._pending.clear()
+            for run in runs:
+                for frame in run.frames:
+                    self._observe(frame.id)
             self._fan_out(runs)
 
     def _fan_out(self, runs: list[Run]) -> None:

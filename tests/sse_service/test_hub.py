@@ -84,7 +84,8 @@ async def test_events_within_the_write_delay_reach_a_stream_in_one_write_in_orde
     delayed_hub: Hub, redis_client: redis.Redis, channel: str
 ) -> None:
     """SSE_WRITE_DELAY_MS: events published one by one within the delay go out as one write,
-    in the order published, and none is lost."""
+    in the order published, and none is lost; the publish-to-send metric includes the wait (it was
+    observed when the event arrived, so a delay never showed in it)."""
     written: list[bytes] = []
 
     async def send(message: Message) -> None:
@@ -100,6 +101,10 @@ async def test_events_within_the_write_delay_reach_a_stream_in_one_write_in_orde
     await asyncio.sleep(0.4)
     expected = b"".join(f'id: {channel}/{i}\ndata: "{n}"\n\n'.encode() for n, i in enumerate(ids))
     assert written == [expected]
+    # sse_publish_to_send_seconds counts the wait: the first event waited out most of the 300 ms.
+    observed = {s.name: s.value for s in delayed_hub.latency.collect()[0].samples}
+    assert observed["sse_publish_to_send_seconds_count"] == 5
+    assert observed["sse_publish_to_send_seconds_sum"] >= 0.25
 
 
 async def test_an_event_waiting_out_the_write_delay_is_written_before_a_gap_fill_after_it(
