@@ -4,6 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+BENCH_VENV := bench/.venv
 PORT ?= 8000
 CHANNEL ?= public.demo
 DATA ?= {"text": "hello from make publish"}
@@ -21,11 +22,12 @@ run: deps ## Install what is missing and start redis, the SSE service, Django an
 
 test: deps ## Install what is missing and run the whole test suite
 	scripts/install-system-deps test
-	$(MAKE) --no-print-directory $(NPM_CLIENTS)
+	$(MAKE) --no-print-directory $(NPM_CLIENTS) $(BENCH_PEERS)
 	$(PY) -m pytest
 
-bench: deps ## Run the fan-out benchmark against the project and nginx + nchan, then a rolling deploy (bounded, loopback only)
+bench: deps ## Run the fan-out benchmark against the project, nginx + nchan and django-eventstream, then a rolling deploy (bounded, loopback only)
 	scripts/install-system-deps bench
+	$(MAKE) --no-print-directory $(BENCH_PEERS)
 	$(PY) -m bench
 	$(PY) -m bench rollover
 
@@ -55,10 +57,18 @@ $(NPM_CLIENTS): tests/clients/package.json tests/clients/package-lock.json
 	npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The bench's Python peer (django-eventstream under daphne) in a virtualenv of its own, never the test
+# venv, pinned by bench/requirements-peers.txt; tests/bench smoke-runs the harness against it too.
+BENCH_PEERS := $(BENCH_VENV)/.installed
+$(BENCH_PEERS): bench/requirements-peers.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-peers.txt
+	touch $@
+
 $(VENV)/.installed: requirements-dev.txt sse_service/requirements.txt django_site/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 clean: ## Remove the virtualenv and run files
-	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache dist
+	rm -rf $(VENV) $(BENCH_VENV) .run .pytest_cache .mypy_cache .ruff_cache dist

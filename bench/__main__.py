@@ -1,6 +1,13 @@
-"""`python -m bench` (`make bench`): run the scenarios against the project and its peer, nginx + nchan,
-print the results and the project / nchan ratios, write the JSON lines. `python -m bench rollover`:
-a rolling deploy of one of two replicas, paced drain against all at once (`rollover.py`)."""
+"""`python -m bench` (`make bench`): run the scenarios against the project and its peers, nginx +
+nchan and django-eventstream, print the results and the ratios, write the JSON lines.
+`python -m bench rollover`: a rolling deploy of one of two replicas, paced drain against all at once
+(`rollover.py`).
+
+A machine shared with other work moves from one minute to the next, so the scenarios the goals are
+about run in `--pairs` alternating pairs of project and nchan (first project, then nchan, then the
+other way round), and each ratio is taken within its pair; django-eventstream and the scenarios
+without a goal against nchan run in the first pair only.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import ratios, report, rollover
@@ -42,10 +50,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="N SSE service processes behind the one nginx in every scenario run "
         "(default: 1, and 2 for fanout-1k-2rep); a scenario on N > 1 is named NAME-Nrep",
     )
+    parser.add_argument(
+        "--pairs", type=int, default=3, help="alternating project/nchan runs of the paired scenarios"
+    )
     parser.add_argument("--quick", action="store_true", help="10x fewer clients, 2 s runs: a smoke test")
     parser.add_argument("--env", action="append", default=[], metavar="K=V", help="extra SSE_* env")
     parser.add_argument("--connect-concurrency", type=int, default=256, help="connects in flight at once")
-    parser.add_argument("--max-minutes", type=float, default=20.0, help="budget for all scenarios")
+    parser.add_argument("--max-minutes", type=float, default=19.0, help="budget for all scenarios")
     parser.add_argument("--results-dir", type=Path, default=RESULTS, help="where the .jsonl goes")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs and say where")
     parser.add_argument("--check", action="store_true", help="exit 1 if the project misses a target")
@@ -61,6 +72,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     for pair in options.env:
         if "=" not in pair or not pair.startswith("SSE_"):
             parser.error(f"--env {pair!r}: expected SSE_NAME=VALUE")
+    if options.pairs < 1:
+        parser.error("--pairs: at least 1")
     if options.replicas is not None and options.replicas < 1:
         parser.error("--replicas: at least 1")
     if options.direct and (options.replicas or 1) > 1:
@@ -110,22 +123,19 @@ def main(argv: list[str]) -> int:
     }
     deadline = time.monotonic() + args.max_minutes * 60
     results = []
-    for scenario in scenarios:
-        for system in systems:
-            if system == "nchan" and not scenario.has_peer:
-                continue
-            left = deadline - time.monotonic()
-            if left < 30:
-                results.append(_skipped(scenario, system))
-                continue
-            print(
-                f"bench: {scenario.name} on {system} ({scenario.clients} clients)...",
-                file=sys.stderr,
-                flush=True,
-            )
-            results.append(run_scenario(scenario, system, options, left))
+    for pair, scenario, system in _plan(scenarios, systems, args.pairs):
+        left = deadline - time.monotonic()
+        if left < 30:
+            results.append(_skipped(scenario, system, pair))
+            continue
+        print(
+            f"bench: {scenario.name} on {system} ({scenario.clients} clients, pair {pair})...",
+            file=sys.stderr,
+            flush=True,
+        )
+        results.append(run_scenario(scenario, system, options, left, pair))
     print(report.table(results, info))
-    if "nchan" in systems and "project" in systems:
+    if "project" in systems and len(systems) > 1:
         print("\n" + ratios.table(results))
     if args.profile:
         print(report.profiles(results))
@@ -143,10 +153,30 @@ def main(argv: list[str]) -> int:
     return 1 if args.check and not all(r["passed"] for r in project) else 0
 
 
-def _skipped(scenario: Scenario, system: str) -> dict[str, object]:
+def _plan(
+    scenarios: list[Scenario], systems: tuple[str, ...], pairs: int
+) -> Iterator[tuple[int, Scenario, str]]:
+    """(pair, scenario, system) in running order: in pair 1 every scenario on every system it
+    applies to; in the later pairs the paired scenarios again, project and nchan in turn first."""
+    for pair in range(1, pairs + 1):
+        for scenario in scenarios:
+            if pair > 1 and not scenario.paired:
+                continue
+            order = [s for s in systems if scenario.has_peer or s == "project"]
+            if pair > 1 or scenario.direct:
+                # The Python peer once; and not on the project's one-process scenario (idle-20k).
+                order = [s for s in order if s != "django-eventstream"]
+            if pair % 2 == 0:
+                order.reverse()
+            for system in order:
+                yield pair, scenario, system
+
+
+def _skipped(scenario: Scenario, system: str, pair: int) -> dict[str, object]:
     return {
         "system": system,
         "scenario": scenario.name,
+        "pair": pair,
         "kind": "skipped",
         "clients": scenario.clients,
         "replicas": scenario.replicas,

@@ -82,3 +82,38 @@ def machine_irq_seconds() -> float:
     own packets, which the kernel charges to no process (so it lands in `other`)."""
     fields = _machine_fields()
     return (fields[5] + fields[6]) / _TICKS
+
+
+def write_syscalls(pids: Iterable[int]) -> int:
+    """`syscw` of /proc/<pid>/io, summed: write-family system calls (write, writev, sendto...), a
+    count that does not move with the machine's speed or load."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/io") as f:
+                for line in f:
+                    if line.startswith("syscw:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total
+
+
+def context_switches(pids: Iterable[int]) -> int:
+    """Voluntary plus involuntary context switches of every thread of the processes."""
+    total = 0
+    for pid in pids:
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in threads:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/status") as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                            total += int(line.split()[1])
+            except OSError:
+                continue
+    return total

@@ -1,8 +1,10 @@
 """The publisher process: publishes through the project's own Lua step, as Django does, or to nchan's
-HTTP publisher (one keep-alive connection, one POST in flight), the peer's own way in.
+HTTP publisher (one keep-alive connection, one POST in flight), the peer's own way in, or to
+django-eventstream's Redis channel as its `send_event` publishes with `EVENTSTREAM_REDIS` set.
 
 `python -m bench.publisher TARGET_JSON CHANNEL...` (TARGET_JSON: `{"redis_port": P}` or
-`{"nchan_port": P, "path_prefix": "/pub/"}`), then one JSON command per line on stdin:
+`{"nchan_port": P, "path_prefix": "/pub/"}` or `{"eventstream_redis_port": P}`), then one JSON
+command per line on stdin:
 `{"cmd": "warm"}` publishes one warm-up event per channel; `{"cmd": "run", "rate": R, "duration": D}`
 publishes R msg/s round-robin over the channels for D seconds (R = 0: back to back, one call in
 flight, as fast as the path allows) and answers how many went to each channel.
@@ -49,13 +51,28 @@ class NchanPublisher:
             raise PublishError(f"nchan answered {response.status}")
 
 
+class EventstreamPublisher:
+    """What django-eventstream's `send_event(channel, "message", text, json_encode=False)` does with
+    `EVENTSTREAM_REDIS` set and no storage: one PUBLISH on `events_channel`, which every daphne
+    process's listener hears (django_eventstream/eventstream.py, 5.3.4)."""
+
+    def __init__(self, port: int) -> None:
+        self._redis = redis.Redis(port=port, socket_timeout=10)
+
+    def publish(self, channel: str, data: str) -> None:
+        message = {"channel": channel, "event_type": "message", "data": data, "pub_id": None}
+        self._redis.publish("events_channel", json.dumps(message))
+
+
 # What a publish may fail with: counted, and the run goes on.
 FAILURES = (redis.RedisError, PublishError)
 
 
-def _sink(target: dict[str, Any]) -> LuaPublisher | NchanPublisher:
+def _sink(target: dict[str, Any]) -> LuaPublisher | NchanPublisher | EventstreamPublisher:
     if "redis_port" in target:
         return LuaPublisher(redis.Redis(port=target["redis_port"], socket_timeout=10))
+    if "eventstream_redis_port" in target:
+        return EventstreamPublisher(target["eventstream_redis_port"])
     return NchanPublisher(target["nchan_port"], target["path_prefix"])
 
 

@@ -22,15 +22,23 @@ from devstack.processes import StartError
 
 from . import payload, profile
 from .control import Child, ChildError
+from .eventstream_peer import EventstreamServers
 from .fdlimit import LimitError, streams_allowed
 from .nchan import NchanServers
-from .procstat import cpu_seconds, machine_busy_seconds, machine_irq_seconds, rss_kb
+from .procstat import (
+    context_switches,
+    cpu_seconds,
+    machine_busy_seconds,
+    machine_irq_seconds,
+    rss_kb,
+    write_syscalls,
+)
 from .scenarios import Scenario
 from .servers import Servers
 from .system import System
 
 Result = dict[str, Any]
-SYSTEMS = ("project", "nchan")
+SYSTEMS = ("project", "nchan", "django-eventstream")
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,17 @@ class CpuWindow:
         self._groups = groups
         self._start = {name: cpu_seconds(pids) for name, pids in groups.items()}
         self._start_sys = {name: cpu_seconds(pids, system_only=True) for name, pids in groups.items()}
+        self._start_counts = {name: self._counts(pids) for name, pids in groups.items() if ":" not in name}
         self._machine = machine_busy_seconds()
         self._irq = machine_irq_seconds()
         self._t0 = time.monotonic()
         self.wall_s = 0.0
+        # Per group: write syscalls and context switches over the window.
+        self.counts: dict[str, dict[str, int]] = {}
+
+    @staticmethod
+    def _counts(pids: list[int]) -> tuple[int, int]:
+        return write_syscalls(pids), context_switches(pids)
 
     def stop(self) -> dict[str, float]:
         """Per group, plus `other`: the machine's busy time none of ours accounts for (noise, and
@@ -78,6 +93,9 @@ class CpuWindow:
         for name, pids in self._groups.items():
             if ":" not in name:
                 used[f"{name}:sys"] = cpu_seconds(pids, system_only=True) - self._start_sys[name]
+                writes, switches = self._counts(pids)
+                writes0, switches0 = self._start_counts[name]
+                self.counts[name] = {"syscw": writes - writes0, "ctxsw": switches - switches0}
         return {name: round(100 * seconds / wall, 1) for name, seconds in used.items()}
 
 
@@ -153,10 +171,11 @@ async def _phases(
     await client.ask({"cmd": "quiesce", "quiet_s": 0.5, "max_s": 10}, 15)
     await asyncio.sleep(options.settle_s)
 
-    groups["nginx"] = servers.pids()["nginx"]
-    # Each nginx process on its own too (in the JSON only): one busy worker is a bottleneck that
-    # the sum hides.
-    groups.update({f"nginx:{pid}": [pid] for pid in groups["nginx"]})
+    if "nginx" in groups:
+        groups["nginx"] = servers.pids()["nginx"]
+        # Each nginx process on its own too (in the JSON only): one busy worker is a bottleneck
+        # that the sum hides.
+        groups.update({f"nginx:{pid}": [pid] for pid in groups["nginx"]})
     connected = _rss(groups, server)
     alive = (await client.ask({"cmd": "reset"}, 10))["alive"]
     result["alive_at_start"] = alive
@@ -183,6 +202,7 @@ async def _phases(
     finally:
         result["cpu_run_pct"] = window.stop()
         result["cpu_run_wall_s"] = round(window.wall_s, 3)
+        result["run_counts"] = window.counts
         stop_peak.set()
         await sampler
     await _finish_profiles(profilers, result)
@@ -259,30 +279,39 @@ def _server_cpu_per_event(result: Result, server: tuple[str, ...]) -> None:
         return
     pct = sum(result["cpu_run_pct"].get(name, 0.0) for name in server)
     result["server_cpu_us_per_event"] = round(pct / 100 * result["cpu_run_wall_s"] / delivered * 1e6, 2)
+    counts = result.get("run_counts", {})
+    for key in ("syscw", "ctxsw"):
+        total = sum(counts.get(name, {}).get(key, 0) for name in server)
+        # None for a server that writes with send() (daphne's Twisted), which syscw does not count.
+        result[f"server_{key}_per_event"] = round(total / delivered, 3) if total else None
 
 
-def system_for(name: str, scenario: Scenario, options: Options) -> System:
-    """Fresh, not started: the project as the options and scenario ask, or the peer."""
+def system_for(name: str, scenario: Scenario, options: Options, pair: int = 1) -> System:
+    """Fresh, not started: the project as the options and scenario ask, or a peer."""
+    run_dir = options.run_root / f"{scenario.name}-{name}-{pair}"
     if name == "nchan":
-        return NchanServers(options.run_root / f"{scenario.name}-nchan")
+        return NchanServers(run_dir)
+    if name == "django-eventstream":
+        return EventstreamServers(run_dir)
     direct = options.direct or scenario.direct
     return Servers(
-        options.run_root / scenario.name,
+        run_dir,
         direct=direct,
-        sse_env=options.sse_env,
+        sse_env={**options.sse_env, **dict(scenario.sse_env)},
         unix_upstream=options.unix_upstream,
         replicas=scenario.replicas,
     )
 
 
-def run_scenario(scenario: Scenario, system: str, options: Options, budget_s: float) -> Result:
-    """Runs `scenario` against `system` (project or nchan) on fresh servers within min(its own time
-    limit, `budget_s`); never raises."""
-    servers = system_for(system, scenario, options)
+def run_scenario(scenario: Scenario, system: str, options: Options, budget_s: float, pair: int = 1) -> Result:
+    """Runs `scenario` against `system` (the project or a peer) on fresh servers within min(its own
+    time limit, `budget_s`), as run `pair` of the alternating pairs; never raises."""
+    servers = system_for(system, scenario, options, pair)
     direct = isinstance(servers, Servers) and servers.direct
     result: Result = {
         "system": system,
         "scenario": scenario.name,
+        "pair": pair,
         "kind": scenario.kind,
         "clients": scenario.clients,
         "channels": scenario.channels,

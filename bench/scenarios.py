@@ -78,6 +78,10 @@ class Scenario:
     # The project without nginx: clients connect to the one SSE process itself. (The peer has no
     # process apart from its nginx, so it runs the scenario as any other.)
     direct: bool = False
+    # SSE_* settings of the project's service for this scenario (the peers have none to set).
+    sse_env: tuple[tuple[str, str], ...] = ()
+    # Run in every pair of `make bench`'s alternating runs, not only the first.
+    paired: bool = False
 
     @property
     def name(self) -> str:
@@ -111,8 +115,8 @@ class Scenario:
 
     @property
     def has_peer(self) -> bool:
-        """Whether nginx + nchan runs it too: it has no replicas to spread over."""
-        return self.replicas == 1
+        """Whether the peers run it too: it has no replicas to spread over, nor project settings."""
+        return self.replicas == 1 and not self.sse_env
 
 
 # Backlog cap per connection (SSE_SEND_BUFFER_BYTES, 1 MiB) plus socket and proxy buffers.
@@ -124,25 +128,44 @@ _FANOUT_1K = Scenario(
     1000,
     Target(min_delivered_pct=98, max_p99_ms=75, max_lost=0),
     rate=100,
+    duration=6.0,
+    paired=True,
 )
+
+
+def _delayed(ms: int, paired: bool = False) -> Scenario:
+    """fanout-1k on the project with SSE_WRITE_DELAY_MS: compared with the peers' fanout-1k."""
+    return replace(
+        _FANOUT_1K,
+        base_name=f"fanout-1k-delay{ms}",
+        sse_env=(("SSE_WRITE_DELAY_MS", str(ms)),),
+        target=replace(_FANOUT_1K.target, max_p99_ms=75 + ms),
+        paired=paired,
+    )
+
 
 SCENARIOS = [
     _FANOUT_1K,
+    _delayed(20, paired=True),
+    _delayed(10),
+    _delayed(50),
     # The same load on two SSE processes, the row next to it: what a second replica buys on one machine.
-    _FANOUT_1K.with_replicas(2),
+    replace(_FANOUT_1K.with_replicas(2), paired=False),
     Scenario(
         "fanout-5k",
         "publish",
         5000,
         Target(min_delivered_pct=95, max_p99_ms=300, max_lost=0),
         rate=20,
+        duration=6.0,
+        paired=True,
     ),
     # Twice what nginx + nchan spends per stream (14 KB), service and nginx together.
-    Scenario("idle-5k", "idle", 5000, Target(max_kb_per_conn=28)),
+    Scenario("idle-5k", "idle", 5000, Target(max_kb_per_conn=28), hold=3.0, paired=True),
     # One SSE process holding 20,000 streams: through the template's nginx they would need 40,000
     # connections, more than its 2 x 16,384, so the clients connect to the process itself.
     Scenario("idle-20k", "idle", 20_000, Target(), hold=5.0, direct=True),
-    Scenario("connect-5k", "connect", 5000, Target(max_connect_s=1.5), hold=1.0),
+    Scenario("connect-5k", "connect", 5000, Target(max_connect_s=1.5), hold=1.0, paired=True),
     Scenario(
         "flood-1k",
         "publish",
@@ -159,6 +182,8 @@ SCENARIOS = [
         Target(min_delivered_pct=98, max_p99_ms=100),
         channels=100,
         rate=1000,
+        duration=6.0,
+        paired=True,
     ),
 ]
 

@@ -8,6 +8,8 @@ itself. So nothing here wakes a task per connection:
   into one batch. The hub encodes each message into its `Frame` once, groups a batch's frames per
   channel into runs, and writes them to each connection's ASGI `send` from the reader's own task
   (`Subscriber.push`).
+- With `SSE_WRITE_DELAY_MS` above 0, runs wait that long in one batch per channel (`_deliver`),
+  so a busy channel's events reach each connection as one write, not one per batch from Redis.
 - Back-pressure: a connection whose socket has paused writing is parked behind a task of its own
   with a bounded backlog and, past that bound, is disconnected (it reconnects and resumes). The hub
   itself never waits for a client.
@@ -59,6 +61,7 @@ from .protocol import (
     Frame,
     Positions,
     RedisNames,
+    StreamId,
     event_frame,
     parse_envelope,
     parse_stream_id,
@@ -104,6 +107,10 @@ class Hub:
         self.send_timeout = max(settings.heartbeat_seconds, 5.0)
         self.stats = HubStats()
         self.latency = latency_histogram()
+        self._write_delay = settings.write_delay_ms / 1000
+        # Runs waiting out the write delay, one per channel, and the timer that writes them.
+        self._pending: dict[str, Run] = {}
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     @property
     def connected(self) -> bool:
@@ -208,10 +215,11 @@ class Hub:
                 if state is None:
                     continue  # left, and Redis has not heard yet
                 if state.phase is Phase.LIVE:
-                    self._frame_into(runs, state, reply[2])
+                    # Behind a write delay the event's latency is observed when it is written.
+                    self._frame_into(runs, state, reply[2], timed=not self._write_delay)
                 else:
                     state.hold(reply[2])
-        self._fan_out(runs)
+        self._deliver(runs)
 
     def confirmed(self, pubsub_channels: Iterable[bytes]) -> None:
         """Redis confirmed these subscriptions: fill each channel that was waiting for it."""
@@ -275,6 +283,7 @@ class Hub:
         for state in states:
             for payload in state.live():
                 self._frame_into(runs, state, payload)
+        self._flush()
         self._fan_out(runs)
         if had_gap and states:
             self.stats.gaps_filled += 1
@@ -294,12 +303,14 @@ class Hub:
             ):
                 _append(runs, frame)
                 count += 1
+        # Live runs still waiting out the write delay were delivered before this page was read.
+        self._flush()
         self._fan_out(runs)
         return count
 
     # Writing.
 
-    def _frame_into(self, runs: list[Run], state: ChannelState, payload: bytes) -> None:
+    def _frame_into(self, runs: list[Run], state: ChannelState, payload: bytes, timed: bool = True) -> None:
         """Encodes one message into its frame, once for all listeners, unless it is bad or a duplicate."""
         self.stats.messages_received += 1
         try:
@@ -314,9 +325,41 @@ class Hub:
         if not state.advance(stream_id):
             self.stats.duplicates_dropped += 1  # delivered already, from the stream after a reconnect
             return
+        if timed:
+            self._observe(stream_id)
+        _append(runs, event_frame(state.name, stream_id, envelope))
+
+    def _observe(self, stream_id: StreamId) -> None:
         # The id's first part is Redis's clock when the event was published.
         self.latency.observe(max(0.0, time.time() - stream_id[0] / 1000))
-        _append(runs, event_frame(state.name, stream_id, envelope))
+
+    def _deliver(self, runs: list[Run]) -> None:
+        """Live runs: written now, or after the write delay together with those that follow."""
+        if not self._write_delay:
+            self._fan_out(runs)
+            return
+        pending = self._pending
+        for run in runs:
+            held = pending.get(run.channel)
+            if held is None:
+                pending[run.channel] = run
+            else:
+                held.extend(run)
+        if pending and self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(self._write_delay, self._flush)
+
+    def _flush(self) -> None:
+        """Writes the runs waiting out the write delay."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._pending:
+            runs = list(self._pending.values())
+            self._pending.clear()
+            for run in runs:
+                for frame in run.frames:
+                    self._observe(frame.id)
+            self._fan_out(runs)
 
     def _fan_out(self, runs: list[Run]) -> None:
         if not runs:
@@ -326,9 +369,9 @@ class Hub:
             run = runs[0]
             state = self._channels.get(run.channel)
             listeners = state.listeners if state is not None else ()
-            one = (run,)
+            framed = run.chunk
             for subscriber in listeners:
-                subscriber.push(one)
+                subscriber.push_run(run, framed)
             stats.events_delivered += len(run.frames) * len(listeners)
             stats.bytes_sent += run.weight * len(listeners)
             return

@@ -12,6 +12,7 @@ from typing import Any, cast
 from sse_starlette import ServerSentEvent
 from starlette.types import Message, Receive, Send
 
+from ._direct_write import DirectWriter, direct_writer, http_chunk
 from ._eager import EagerCoroutine
 from .ending import End
 from .protocol import Frame, Positions, channel_list_tag, format_positions
@@ -20,28 +21,44 @@ logger = logging.getLogger(__name__)
 
 # sse-starlette's encoding of the comment its own heartbeat sends.
 PING = ServerSentEvent(comment="ping", sep="\n").encode()
+_PING_CHUNK = http_chunk(PING)
 
 
 class Run:
     """Consecutive frames of one channel in one batch: joined once for every one-channel listener."""
 
-    __slots__ = ("_wire", "channel", "frames", "weight")
+    __slots__ = ("_chunk", "_wire", "channel", "frames", "weight")
 
     def __init__(self, channel: str, frame: Frame) -> None:
         self.channel = channel
         self.frames = [frame]
         self.weight = len(frame.wire)
         self._wire: bytes | None = None
+        self._chunk: bytes | None = None
 
     def add(self, frame: Frame) -> None:
         self.frames.append(frame)
         self.weight += len(frame.wire)
+        self._wire = self._chunk = None
+
+    def extend(self, run: Run) -> None:
+        """The frames of a later run of the same channel (the hub's write delay)."""
+        self.frames += run.frames
+        self.weight += run.weight
+        self._wire = self._chunk = None
 
     @property
     def wire(self) -> bytes:
         if self._wire is None:
             self._wire = b"".join(frame.wire for frame in self.frames)
         return self._wire
+
+    @property
+    def chunk(self) -> bytes:
+        """`wire` framed as an HTTP chunk, once for every connection written to directly."""
+        if self._chunk is None:
+            self._chunk = http_chunk(self.wire)
+        return self._chunk
 
 
 class Stage(Enum):
@@ -51,9 +68,11 @@ class Stage(Enum):
 
 
 class Subscriber:
-    """Writes frames straight to the connection's ASGI `send`, from the pusher's own task.
+    """Writes frames straight to the connection, from the pusher's own task.
 
-    While the socket accepts data, `push` completes inside the caller (the hub) with no task switch.
+    While the socket accepts data, `push` completes inside the caller (the hub) with no task switch:
+    under uvicorn's httptools protocol, by writing the run's shared chunk to the connection's
+    transport (`_direct_write`), and through the ASGI `send` elsewhere.
     When the socket has paused writing, the write in flight is finished by a task of this
     subscriber's own, and later frames wait, at most `max_backlog_bytes` of them; past that, or when
     a write stays unfinished longer than the send timeout (`beat`), the subscriber is closed as a slow
@@ -69,6 +88,7 @@ class Subscriber:
     __slots__ = (
         "_backlog",
         "_backlog_bytes",
+        "_direct",
         "_idle_beats",
         "_max_backlog_bytes",
         "_positions",
@@ -88,6 +108,7 @@ class Subscriber:
         self.channels = channels
         self.end: End | None = None
         self._send = send
+        self._direct: DirectWriter | None = None
         self._max_backlog_bytes = max_backlog_bytes
         self._stage = Stage.OPENING
         self._several = len(channels) > 1
@@ -120,19 +141,29 @@ class Subscriber:
                 self.close(End.SLOW_CONSUMER)
             return
         if self._several:
-            chunk = self._encode([frame for run in runs for frame in run.frames])
-        elif len(runs) == 1:
-            chunk = self._encode_run(runs[0])
+            body = self._encode([frame for run in runs for frame in run.frames])
         else:
-            chunk = b"".join(self._encode_run(run) for run in runs)
-        if chunk:
-            self._write(chunk)
+            body = b"".join(self._encode_run(run) for run in runs)
+        if body:
+            self._write(body)
+
+    def push_run(self, run: Run, framed: bytes) -> None:
+        """One run of one channel (`framed`: its shared chunk), the hub's common case: on a live
+        one-channel stream with nothing in flight, when every frame is new, the shared chunk is
+        written as it is; anything else goes the way of `push`."""
+        if self._writer is None and self._stage is Stage.LIVE and self.end is None and not self._several:
+            body = self._encode_run(run)
+            if body:
+                self._write(body, framed if body is run.wire else None)
+            return
+        self.push((run,))
 
     def open(self, start: Positions, opening: bytes) -> None:
         """The response has started: `opening` goes first (`protocol.encode_opening`), and channels
         start at `start`."""
         self._positions = dict(start)
         self._stage = Stage.REPLAYING
+        self._direct = direct_writer(self._send)
         self.write(opening)
 
     def replay(self, frames: list[Frame]) -> None:
@@ -177,7 +208,7 @@ class Subscriber:
         else:
             self._idle_beats += 1
             if self._idle_beats >= 2:
-                self._write(PING)
+                self._write(PING, _PING_CHUNK)
 
     def close(self, end: End) -> None:
         """Ends the stream: the response's task waiting in `wait_end` wakes, and the client reconnects.
@@ -255,10 +286,15 @@ class Subscriber:
         self._backlog_bytes = 0
         return frames
 
-    def _write(self, chunk: bytes) -> None:
+    def _write(self, body: bytes, framed: bytes | None = None) -> None:
+        """Writes `body` (`framed`: the same as an HTTP chunk, when it is shared) without waiting,
+        or hands it to a task of its own when the socket has paused writing."""
         self._idle_beats = 0
+        direct = self._direct
+        if direct is not None and direct.write(http_chunk(body) if framed is None else framed):
+            return
         # ASGI servers' `send` is a coroutine function; the Send type only promises an awaitable.
-        sending = cast(Coroutine[Any, Any, None], self._send(_body_message(chunk)))
+        sending = cast(Coroutine[Any, Any, None], self._send(_body_message(body)))
         try:
             write = EagerCoroutine(sending)
         except Exception as exc:  # the connection broke under us; the response will notice too

@@ -13,6 +13,7 @@ from starlette.types import Message
 
 from devstack.services import RedisServer
 from sse_service.hub import Hub
+from sse_service.protocol import RedisNames
 from sse_service.redis_clients import SingleRedis
 from sse_service.settings import Settings
 from sse_service.subscriber import Subscriber
@@ -65,3 +66,70 @@ async def test_a_stream_starts_only_once_its_channel_is_subscribed_even_on_a_lin
         while not written:
             await asyncio.sleep(0.01)
     assert written == [f'id: {channel}/{event_id}\ndata: "at once"\n\n'.encode()]
+
+
+@pytest.fixture
+async def delayed_hub(redis_server: RedisServer) -> AsyncIterator[Hub]:
+    commands = aioredis.Redis.from_url(redis_server.url)
+    settings = Settings(redis_url=redis_server.url, write_delay_ms=300)
+    hub = Hub(settings, commands, SingleRedis(redis_server.url))
+    running = asyncio.create_task(hub.run())
+    yield hub
+    hub.shutdown()
+    running.cancel()
+    await commands.aclose()
+
+
+async def test_events_within_the_write_delay_reach_a_stream_in_one_write_in_order(
+    delayed_hub: Hub, redis_client: redis.Redis, channel: str
+) -> None:
+    """SSE_WRITE_DELAY_MS: events published one by one within the delay go out as one write,
+    in the order published, and none is lost; the publish-to-send metric includes the wait (it was
+    observed when the event arrived, so a delay never showed in it)."""
+    written: list[bytes] = []
+
+    async def send(message: Message) -> None:
+        written.append(message["body"])
+
+    subscriber = Subscriber((channel,), send, 1 << 20)
+    subscriber.open(await delayed_hub.attach(subscriber), b"")
+    subscriber.go_live()
+    ids = [publish(redis_client, channel, f'"{n}"') for n in range(5)]
+    async with asyncio.timeout(5):
+        while not written:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.4)
+    expected = b"".join(f'id: {channel}/{i}\ndata: "{n}"\n\n'.encode() for n, i in enumerate(ids))
+    assert written == [expected]
+    # sse_publish_to_send_seconds counts the wait: the first event waited out most of the 300 ms.
+    observed = {s.name: s.value for s in delayed_hub.latency.collect()[0].samples}
+    assert observed["sse_publish_to_send_seconds_count"] == 5
+    assert observed["sse_publish_to_send_seconds_sum"] >= 0.25
+
+
+async def test_an_event_waiting_out_the_write_delay_is_written_before_a_gap_fill_after_it(
+    delayed_hub: Hub, redis_client: redis.Redis, channel: str
+) -> None:
+    """With SSE_WRITE_DELAY_MS, an event still waiting when its channel's subscription is
+    interrupted must reach the stream before what the gap fill reads after it: written after, the
+    stream would drop it as older than its position, and the client would never see it."""
+    written: list[bytes] = []
+
+    async def send(message: Message) -> None:
+        written.append(message["body"])
+
+    subscriber = Subscriber((channel,), send, 1 << 20)
+    subscriber.open(await delayed_hub.attach(subscriber), b"")
+    subscriber.go_live()
+    first = publish(redis_client, channel, '"first"')
+    async with asyncio.timeout(5):
+        while delayed_hub.stats.messages_received < 1:
+            await asyncio.sleep(0.005)
+    pubsub = RedisNames("sse").pubsub_channel(channel)
+    delayed_hub.interrupted([pubsub], broken=False)
+    second = publish(redis_client, channel, '"second"')
+    delayed_hub.confirmed([pubsub])
+    await asyncio.sleep(0.6)
+    assert b"".join(written) == (
+        f'id: {channel}/{first}\ndata: "first"\n\nid: {channel}/{second}\ndata: "second"\n\n'.encode()
+    )

@@ -82,3 +82,10 @@ def test_the_private_reserve_is_a_fifth_of_the_channel_cap_unless_set() -> None:
 def test_a_private_reserve_not_below_the_channel_cap_names_the_variable(value: str) -> None:
     with pytest.raises(SettingsError, match="SSE_RESERVED_PRIVATE_CHANNELS"):
         Settings.from_env({"SSE_RESERVED_PRIVATE_CHANNELS": value})
+
+
+@pytest.mark.parametrize("value", ["-1", "1001", "soon"])
+def test_a_write_delay_outside_0_to_1000_ms_names_the_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="SSE_WRITE_DELAY_MS"):
+        Settings.from_env({"SSE_WRITE_DELAY_MS": value})
+    assert Settings.from_env({"SSE_WRITE_DELAY_MS": "20"}).write_delay_ms == 20.0

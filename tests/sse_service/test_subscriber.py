@@ -69,6 +69,9 @@ async def test_a_run_of_new_frames_is_written_as_its_shared_chunk() -> None:
     assert socket.written == [shared.wire]
     subscriber.push([run(frame("a", 3), frame("a", 4))])  # 3 was written: only 4 follows
     assert socket.written[-1] == frame("a", 4).wire
+    again = run(frame("a", 4), frame("a", 5))
+    subscriber.push_run(again, again.chunk)  # the hub's way: 4 was written, only 5 follows
+    assert socket.written[-1] == frame("a", 5).wire
 
 
 async def test_on_several_channels_each_id_carries_the_others_positions() -> None:

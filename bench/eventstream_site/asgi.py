@@ -1,0 +1,8 @@
+"""The ASGI application daphne serves."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eventstream_site.settings")
+application = get_asgi_application()
