@@ -8,7 +8,7 @@ PORT ?= 8000
 CHANNEL ?= public.demo
 DATA ?= {"text": "hello from make publish"}
 
-.PHONY: help run test bench lint format typecheck publish dist deps venv clean
+.PHONY: help run test matrix bench lint format typecheck publish dist deps venv clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,6 +19,10 @@ run: deps ## Install what is missing and start redis, the SSE service, Django an
 test: deps ## Install what is missing and run the whole test suite
 	scripts/install-system-deps test
 	$(PY) -m pytest
+
+matrix: ## Run the suite on Debian 13's Python 3.13 with Django 6 and 5.2, in a chroot (root; see README)
+	scripts/install-system-deps matrix
+	scripts/matrix
 
 bench: deps ## Run the fan-out benchmark against the project and nginx + nchan (bounded, loopback only)
 	scripts/install-system-deps bench
