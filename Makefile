@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 CHANNEL ?= public.demo
 DATA ?= {"text": "hello from make publish"}
+# Where `make dist` puts the wheels; pip builds each in an isolated environment holding only its
+# build backend (hatchling), not the development virtualenv.
+DIST ?= dist
 
 .PHONY: help run test matrix bench lint format typecheck publish dist deps venv clean
 
@@ -24,9 +27,10 @@ matrix: ## Run the suite on Debian 13's Python 3.13 with Django 6 and 5.2, in a 
 	scripts/install-system-deps matrix
 	scripts/matrix
 
-bench: deps ## Run the fan-out benchmark against the project and nginx + nchan (bounded, loopback only)
+bench: deps ## Run the fan-out benchmark against the project and nginx + nchan, then a rolling deploy (bounded, loopback only)
 	scripts/install-system-deps bench
 	$(PY) -m bench
+	$(PY) -m bench rollover
 
 lint: venv ## Check formatting and lint (ruff) and types (mypy)
 	$(VENV)/bin/ruff format --check .
@@ -40,9 +44,8 @@ format: venv ## Reformat the code (ruff)
 publish: venv ## Publish DATA (JSON) on CHANNEL through the running `make run` stack
 	. .run/env && cd django_site && ../$(PY) manage.py publish $(CHANNEL) '$(DATA)'
 
-dist: venv ## Build the two wheels into dist/: django-sse-push and sse-push-service
-	$(PY) -m build --no-isolation --wheel --outdir dist django_site
-	$(PY) -m build --no-isolation --wheel --outdir dist .
+dist: ## Build the two wheels into DIST (dist/): django-sse-push and sse-push-service
+	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) ./django_site .
 
 deps: venv ## Install the system packages and the virtualenv, if missing
 	scripts/install-system-deps run

@@ -1,5 +1,6 @@
 """`python -m bench` (`make bench`): run the scenarios against the project and its peer, nginx + nchan,
-print the results and the project / nchan ratios, write the JSON lines."""
+print the results and the project / nchan ratios, write the JSON lines. `python -m bench rollover`:
+a rolling deploy of one of two replicas, paced drain against all at once (`rollover.py`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import ratios, report
+from . import ratios, report, rollover
 from .runner import SYSTEMS, Options, run_scenario
 from .scenarios import SCENARIOS, Scenario, by_name
 
@@ -81,6 +82,8 @@ def _selected(args: argparse.Namespace) -> list[Scenario]:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["rollover"]:
+        return rollover.main(argv[1:])
     args = _parse(argv)
     scenarios = _selected(args)
     systems = tuple(args.system) if args.system else SYSTEMS

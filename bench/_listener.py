@@ -43,6 +43,7 @@ class Listener:
         "cutoffs",
         "delivered",
         "dups",
+        "ended_at",
         "gaps",
         "gaps_at_reconnect",
         "last_id",
@@ -52,6 +53,7 @@ class Listener:
         "resets",
         "resumed_clean",
         "resuming",
+        "retry_ms",
         "totals",
         "warm",
     )
@@ -62,6 +64,10 @@ class Listener:
         self.on_end = on_end
         self.connection: SseConnection | None = None
         self.last_id = b""
+        # The server's last `retry:` (None: never told), and when the stream last ended: what an
+        # EventSource waits on before it reconnects.
+        self.retry_ms: int | None = None
+        self.ended_at = 0.0
         self.warm = False
         self.reset()
 
@@ -83,6 +89,14 @@ class Listener:
 
     def lost(self, published: int) -> int:
         return self.gaps + max(0, published - self.next_seq)
+
+    def retry(self, buf: bytes, end: int) -> None:
+        """Keeps the newest `retry:` field in `buf[:end]`, as an EventSource does."""
+        i = buf.rfind(b"retry: ", 0, end)
+        if i >= 0:
+            value = buf[i + 7 : buf.find(b"\n", i)]
+            if value.isdigit():
+                self.retry_ms = int(value)
 
     def events(self, buf: bytes, end: int) -> None:
         """The hot path: every complete event in `buf[:end]`.

@@ -136,6 +136,8 @@ class SseConnection(asyncio.Protocol):
         self._tail = buf[end:]
         if not self.ready.done() and self._ready_marker in buf:
             self.ready.set_result(None)
+        if b"retry: " in buf:
+            self.listener.retry(buf, end)
         self.listener.events(buf, end)
 
     def _fail(self, reason: str) -> None:

@@ -1,7 +1,7 @@
 """The load client process: N SSE streams in one asyncio (uvloop) process, driven over stdin/stdout.
 
 `python -m bench.client CONFIG_JSON`, then one JSON command per line; each gets one JSON answer:
-connect, status, quiesce, reset, drain, close. A process of its own so that reading thousands of
+connect, status, quiesce, reset, drain, reconnects, close. A process of its own so that reading thousands of
 streams never runs on the server's event loop; its CPU is reported next to the servers'.
 """
 
@@ -32,6 +32,8 @@ class LoadClient:
         self._timeout: float = config["connect_timeout"]
         self._reconnect: bool = config["reconnect"]
         self._reconnect_delay: float = config["reconnect_delay"]
+        # As an EventSource: wait the server's `retry:` before reconnecting (else `reconnect_delay`).
+        self._honour_retry: bool = config.get("honour_retry", False)
         self.totals = Totals()
         channels: list[str] = config["channels"]
         total = config["per_channel"] * len(channels)
@@ -41,6 +43,9 @@ class LoadClient:
         ]
         self.closed_streams = 0
         self.reconnect_failures = 0
+        # Per reconnect that succeeded: when it was attempted (wall clock), and how long the listener
+        # was without a stream (cut to reopened) and how long the reopening took (attempt to ready).
+        self.reconnect_log: list[tuple[float, float, float]] = []
         self._reconnecting: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -85,7 +90,7 @@ class LoadClient:
     def _ended(self, listener: Listener) -> None:
         """The server ended a live stream: a cut-off. Reconnect, as a browser would, if configured."""
         self.closed_streams += 1
-        self.totals.last_activity = time.monotonic()
+        listener.ended_at = self.totals.last_activity = time.monotonic()
         if self.totals.counting:
             listener.cutoffs += 1
         if self._reconnect and not self._closing:
@@ -94,16 +99,23 @@ class LoadClient:
             task.add_done_callback(self._reconnecting.discard)
 
     async def _reopen(self, listener: Listener) -> None:
+        delay = self._reconnect_delay
+        if self._honour_retry and listener.retry_ms is not None:
+            delay = listener.retry_ms / 1000
         for attempt in range(20):
-            await asyncio.sleep(self._reconnect_delay * min(attempt + 1, 4))
+            await asyncio.sleep(delay * min(attempt + 1, 4))
             if self._closing:
                 return
+            attempted = time.monotonic()
             try:
                 await self._open(listener)
             except (OSError, TimeoutError) as exc:
                 self.reconnect_failures += 1
                 log("client", f"reconnect failed: {exc!r}")
                 continue
+            now = time.monotonic()
+            wall = time.time() - (now - attempted)
+            self.reconnect_log.append((wall, now - listener.ended_at, now - attempted))
             listener.reconnects += 1
             listener.resuming = True
             self.totals.last_activity = time.monotonic()
@@ -137,6 +149,7 @@ class LoadClient:
         totals.counting = True
         self.closed_streams = 0
         self.reconnect_failures = 0
+        self.reconnect_log = []
         return {"alive": sum(listener.alive for listener in self.listeners)}
 
     async def drain(self, published: dict[str, int], max_s: float, quiet_s: float) -> Message:
@@ -202,6 +215,8 @@ async def serve(config: dict[str, Any]) -> None:
             reply(client.status())
         elif name == "quiesce":
             reply(await client.quiesce(command["quiet_s"], command["max_s"]))
+        elif name == "reconnects":
+            reply({"reconnects": client.reconnect_log})
         elif name == "reset":
             reply(client.reset())
         elif name == "drain":

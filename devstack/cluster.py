@@ -1,4 +1,9 @@
-"""A local Redis Cluster on loopback ports: slots, replicas and failover for tests, stacks and the bench."""
+"""A local Redis Cluster on loopback ports: slots, replicas and failover for tests, stacks and the bench.
+
+With `own_addresses`, each node listens on, and connects from, a loopback address of its own
+(127.0.1.N): inside a network namespace of a test's own, one node can then be cut off from all the
+others, its clients and its cluster bus alike (`devstack.netns.Loopbacks`).
+"""
 
 from __future__ import annotations
 
@@ -24,9 +29,12 @@ class RedisCluster:
     run_dir: Path
     masters: int = 3
     replicas_per_master: int = 1
+    own_addresses: bool = False
     # Chosen here, as RedisServer's port is, so `startup_nodes` can go into others' env before start().
     ports: list[int] = field(init=False)
     nodes: dict[int, Process] = field(init=False, default_factory=dict)
+    # Each node's address, by port.
+    address_of: dict[int, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         taken: set[int] = set()
@@ -35,6 +43,7 @@ class RedisCluster:
             port = cluster_port(taken)
             taken |= {port, port + BUS_OFFSET}
             self.ports.append(port)
+            self.address_of[port] = f"127.0.1.{len(self.ports)}" if self.own_addresses else "127.0.0.1"
 
     @property
     def reserved_ports(self) -> set[int]:
@@ -44,11 +53,12 @@ class RedisCluster:
     @property
     def startup_nodes(self) -> str:
         """Every node, as SSE_REDIS_CLUSTER_NODES and Django's REDIS_CLUSTER_NODES take them."""
-        return ",".join(f"127.0.0.1:{port}" for port in self.ports)
+        return ",".join(f"{self.address_of[port]}:{port}" for port in self.ports)
 
     def client(self) -> redis.RedisCluster:
         """Bootstraps from one live node; it learns the rest, and follows MOVED after failovers."""
-        return redis.RedisCluster(host="127.0.0.1", port=self._live_port(), socket_timeout=5)
+        port = self._live_port()
+        return redis.RedisCluster(host=self.address_of[port], port=port, socket_timeout=5)
 
     def start(self) -> RedisCluster:
         try:
@@ -70,7 +80,10 @@ class RedisCluster:
     def _start_node(self, port: int) -> Process:
         node_dir = self.run_dir / f"redis-{port}"
         node_dir.mkdir(parents=True, exist_ok=True)
-        args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir)]
+        address = self.address_of[port]
+        args = ["redis-server", "--port", str(port), "--bind", address, "--dir", str(node_dir)]
+        if self.own_addresses:
+            args += ["--bind-source-addr", address, "--protected-mode", "no"]
         args += ["--cluster-enabled", "yes", "--cluster-config-file", str(node_dir / "nodes.conf")]
         # Short, so a dead master is noticed (and failover tests run) within seconds.
         args += ["--cluster-node-timeout", "2000", "--appendonly", "yes", "--save", ""]
@@ -149,7 +162,8 @@ class RedisCluster:
         self._command(to_port, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", source_id)
         self._command(source, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", target_id)
         while keys := self._command(source, "CLUSTER", "GETKEYSINSLOT", str(slot), "100"):
-            self._command(source, "MIGRATE", "127.0.0.1", str(to_port), "", "0", "5000", "KEYS", *keys)
+            target = self.address_of[to_port]
+            self._command(source, "MIGRATE", target, str(to_port), "", "0", "5000", "KEYS", *keys)
         for port in (to_port, source):
             self._command(port, "CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
         wait_until(_polled(lambda: self.master_of_key(key) == to_port), 10, f"slot {slot} on port {to_port}")
@@ -193,7 +207,7 @@ class RedisCluster:
         return live[0]
 
     def _command(self, port: int, *args: str) -> Any:
-        with redis.Redis(port=port, socket_timeout=5, decode_responses=True) as node:
+        with redis.Redis(self.address_of[port], port, socket_timeout=5, decode_responses=True) as node:
             return node.execute_command(*args)
 
     def _info(self, port: int, section: str) -> dict[str, Any]:

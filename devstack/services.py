@@ -55,19 +55,31 @@ class RedisServer:
     port: int
     persistence: bool = False
     process: Process | None = None
+    # Where it listens, and how it is started: a host of the tests' own (`devstack.netns`) has its
+    # own address, and is reached from outside it on `unix_socket`.
+    bind: str = "127.0.0.1"
+    launcher: tuple[str, ...] = ()
+    unix_socket: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.bind}:{self.port}/0"
 
     def client(self) -> redis.Redis:
+        if self.unix_socket is not None:
+            return redis.Redis(unix_socket_path=str(self.unix_socket), socket_timeout=5)
         return redis.Redis(port=self.port, socket_timeout=5)
 
     def start(self) -> RedisServer:
         data_dir = self.run_dir / f"redis-{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(data_dir)]
-        args += ["--appendonly", "yes" if self.persistence else "no", "--save", ""]
+        args = [*self.launcher, "redis-server", "--port", str(self.port), "--bind", self.bind]
+        args += ["--dir", str(data_dir), "--appendonly", "yes" if self.persistence else "no", "--save", ""]
+        if self.unix_socket is not None:
+            args += ["--unixsocket", str(self.unix_socket)]
+        if self.bind != "127.0.0.1":
+            # An address of a host of the tests' own, reached from their other host only.
+            args += ["--protected-mode", "no"]
         self.process = Process.start(f"redis-{self.port}", args, self.run_dir)
         wait_until(self._pong, 10, f"redis-server on port {self.port}", self.process)
         return self
@@ -95,6 +107,8 @@ class SseService:
     # is cheaper than loopback TCP (README, Performance). `port` is then unused.
     uds: Path | None = None
     process: Process | None = None
+    # A command it is started under: `ip netns exec NAME` on a host of the tests' own (`devstack.netns`).
+    launcher: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -115,7 +129,7 @@ class SseService:
         return f"unix:{self.uds}" if self.uds is not None else f"127.0.0.1:{self.port}"
 
     def start(self, wait_ready: bool = True) -> SseService:
-        args = [sys.executable, "-m", "uvicorn", "--factory", "sse_service.app:create_app"]
+        args = [*self.launcher, sys.executable, "-m", "uvicorn", "--factory", "sse_service.app:create_app"]
         args += ["--loop", "uvloop", "--http", "httptools"]
         if self.uds is not None:
             if len(str(self.uds).encode()) > 107:
@@ -208,15 +222,27 @@ class OutboxRelay:
     metrics_port: int
     name: str = "relay"
     process: Process | None = None
+    # A command it is started under: `ip netns exec NAME` on a host of the tests' own (`devstack.netns`).
+    launcher: tuple[str, ...] = ()
 
     @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
-    def start(self) -> OutboxRelay:
-        args = [sys.executable, "manage.py", "sse_relay", "--metrics-port", str(self.metrics_port)]
+    def start(self, wait_ready: bool = True) -> OutboxRelay:
+        """Starts it; with `wait_ready`, waits until its metrics answer on this host's loopback (one
+        started under a `launcher` answers on its own host's: the caller waits there)."""
+        args = [
+            *self.launcher,
+            sys.executable,
+            "manage.py",
+            "sse_relay",
+            "--metrics-port",
+            str(self.metrics_port),
+        ]
         self.process = Process.start(self.name, args, self.run_dir, env=self.env, cwd=REPO / "django_site")
-        wait_until(self._serving_metrics, 20, "the outbox relay", self.process)
+        if wait_ready:
+            wait_until(self._serving_metrics, 20, "the outbox relay", self.process)
         return self
 
     def _serving_metrics(self) -> bool:

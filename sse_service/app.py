@@ -11,6 +11,7 @@ import signal
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -84,7 +85,17 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     )
     # No redirects adding or dropping a trailing slash: a 307 built from the client's Host header.
     app.router.redirect_slashes = False
-    return StreamsFirst(app)
+    if not settings.cors_origins:
+        return StreamsFirst(app)
+    # Outside StreamsFirst, as streams bypass Starlette's middleware: Starlette's own CORS rules, for
+    # streams and preflights alike. Only when configured: behind nginx, one origin needs none of it.
+    return CORSMiddleware(
+        StreamsFirst(app),
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET"],
+        allow_headers=["Last-Event-ID"],
+        allow_credentials=True,
+    )
 
 
 class StreamsFirst:
@@ -197,7 +208,10 @@ async def liveness(request: Request) -> Response:
 
 
 async def readiness(request: Request) -> Response:
-    """Ready when both the subscription and a command round trip to Redis work."""
+    """Ready when both the subscription and a command round trip to Redis work, and not once told
+    to stop: a draining process takes no new streams."""
+    if server_exiting():
+        return PlainTextResponse("shutting down\n", 503)
     hub: Hub = request.state.hub
     client: CommandClient = request.state.redis
     if not hub.connected:

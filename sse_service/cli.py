@@ -15,7 +15,9 @@ access log (it would log `?ticket=`), and a graceful shutdown bounded by
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -76,7 +78,24 @@ def uvicorn_options(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    uvicorn.run(APP_FACTORY, **uvicorn_options(argv))
+    options = uvicorn_options(argv)
+    if "uds" in options and (problem := socket_directory_problem(Path(options["uds"]))):
+        # One line naming the path, where uvicorn would end in a traceback from the bind.
+        raise SystemExit(f"{PROGRAM}: cannot listen on {options['uds']}: {problem}")
+    uvicorn.run(APP_FACTORY, **options)
+
+
+def socket_directory_problem(socket: Path) -> str | None:
+    """Why this process cannot create `socket`, or None. The directory is the host's to make (systemd's
+    RuntimeDirectory=, a volume in a container): under /run it is gone after each boot."""
+    directory = socket.parent
+    if not directory.is_dir():
+        return (
+            f"directory {directory} does not exist (create it, e.g. with systemd's RuntimeDirectory=sse-push)"
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"directory {directory} is not writable by this user (uid {os.geteuid()})"
+    return None
 
 
 def _port(raw: str) -> int:

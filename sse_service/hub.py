@@ -12,7 +12,7 @@ itself. So nothing here wakes a task per connection:
   with a bounded backlog and, past that bound, is disconnected (it reconnects and resumes). The hub
   itself never waits for a client.
 - One timer for the whole process (`run`) writes heartbeats to idle streams, cuts streams whose
-  write has waited past the send timeout, ends every stream at once on server shutdown, and checks
+  write has waited past the send timeout, starts ending the streams on server shutdown, and checks
   that no channel stays stuck in a phase.
 
 Each channel is one `ChannelState` with a phase:
@@ -49,6 +49,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 from ._tasks import spawn
 from .channels import ChannelState, Phase
+from .drain import end_streams
 from .ending import End
 from .history import newest_positions, read_pages
 from .link import Replies
@@ -184,10 +185,9 @@ class Hub:
         self._placement.remove(gone)
 
     def shutdown(self) -> None:
-        """Ends every stream at once; streams opened from now on end as soon as they start."""
+        """Ends every stream, paced the first time (`drain.py`); new streams end as they start."""
+        end_streams(list(self._subscribers), 0.0 if self._exiting else self._settings.drain_seconds)
         self._exiting = True
-        for subscriber in list(self._subscribers):
-            subscriber.close(End.SERVER_SHUTDOWN)
 
     async def run(self) -> None:
         """Keeps the subscriptions and the timer for the life of the process."""

@@ -8,7 +8,9 @@ per node that owns a channel it needs, and follow the slot map when slots move o
 
 from __future__ import annotations
 
-from typing import TypeAlias
+import math
+import socket
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import redis.asyncio as redis
@@ -24,23 +26,54 @@ CommandClient: TypeAlias = "redis.Redis | RedisCluster"
 # slot without an owner) are not RedisErrors.
 REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
 
-# A subscription connection must notice a dead peer by itself (TCP keepalive) and never time out
-# while idle: it waits for messages.
-_SUBSCRIPTION_OPTIONS = {
-    "health_check_interval": 0,
-    "socket_keepalive": True,
-    "socket_connect_timeout": 5,
-    # RESP2: pub/sub replies arrive as plain arrays, read in order like any other reply
-    # (redis-py 8 defaults to RESP3, where they are push messages routed to a handler).
-    "protocol": 2,
-}
+
+def silence_options(silence_seconds: float) -> dict[int, int]:
+    """TCP options under which a connection to a Redis that went silent fails within `silence_seconds`.
+
+    A partition (a link cut, a host gone without a reset) leaves the socket open: nothing arrives and
+    nothing fails. Idle, keepalive probes find it (first after half the time, then three more);
+    with data unacknowledged, such as the hub's PING, TCP_USER_TIMEOUT does, where the kernel's own
+    retransmissions would take some 15 minutes.
+    """
+    idle = max(1, math.ceil(silence_seconds / 2))
+    return {
+        socket.TCP_KEEPIDLE: idle,
+        socket.TCP_KEEPINTVL: max(1, math.ceil(silence_seconds / 6)),
+        socket.TCP_KEEPCNT: 3,
+        socket.TCP_USER_TIMEOUT: math.ceil(silence_seconds * 1000),
+    }
+
+
+def _keepalive(settings: Settings) -> dict[str, Any]:
+    """TCP keepalive under `silence_options`; nothing on a Unix socket, whose peer cannot vanish
+    silently (and whose redis-py connection takes no keepalive arguments)."""
+    if not settings.redis_cluster_nodes and settings.redis_url.startswith("unix://"):
+        return {}
+    return {
+        "socket_keepalive": True,
+        "socket_keepalive_options": silence_options(settings.redis_silence_seconds),
+    }
+
+
+def _subscription_options(settings: Settings) -> dict[str, Any]:
+    """A subscription connection notices a dead peer by itself and never times out while idle: it
+    waits for messages."""
+    return {
+        "health_check_interval": 0,
+        "socket_connect_timeout": 5,
+        # RESP2: pub/sub replies arrive as plain arrays, read in order like any other reply
+        # (redis-py 8 defaults to RESP3, where they are push messages routed to a handler).
+        "protocol": 2,
+        **_keepalive(settings),
+    }
 
 
 def command_client(settings: Settings) -> CommandClient:
+    options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 2, **_keepalive(settings)}
     if settings.redis_cluster_nodes:
         nodes = [ClusterNode(host, port) for host, port in settings.redis_cluster_nodes]
-        return RedisCluster(startup_nodes=nodes, socket_timeout=5, socket_connect_timeout=2)
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        return RedisCluster(startup_nodes=nodes, **options)
+    return redis.Redis.from_url(settings.redis_url, **options)
 
 
 def is_cluster(client: CommandClient) -> bool:
@@ -52,8 +85,10 @@ class SingleRedis:
 
     sharded = False
 
-    def __init__(self, url: str) -> None:
-        self._pool = ConnectionPool.from_url(url, **_SUBSCRIPTION_OPTIONS)
+    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
+        if options is None:
+            options = _subscription_options(Settings(redis_url=url))
+        self._pool = ConnectionPool.from_url(url, **options)
         parts = urlsplit(url)
         # How logs name it: host:port or the socket's path, never the password.
         self._node = parts.path if parts.scheme == "unix" else parts.netloc.rpartition("@")[2]
@@ -74,8 +109,9 @@ class ClusterSlots:
 
     sharded = True
 
-    def __init__(self, client: RedisCluster) -> None:
+    def __init__(self, client: RedisCluster, options: dict[str, Any]) -> None:
         self._client = client
+        self._options = options
 
     def node_of(self, pubsub_channel: bytes) -> str:
         node = self._client.get_node_from_key(pubsub_channel.decode())
@@ -88,7 +124,7 @@ class ClusterSlots:
 
     def connection(self, node: str) -> Connection:
         host, _, port = node.rpartition(":")
-        return Connection(host=host, port=int(port), **_SUBSCRIPTION_OPTIONS)  # type: ignore[arg-type]
+        return Connection(host=host, port=int(port), **self._options)
 
 
 Topology: TypeAlias = "SingleRedis | ClusterSlots"
@@ -96,5 +132,5 @@ Topology: TypeAlias = "SingleRedis | ClusterSlots"
 
 def topology(settings: Settings, client: CommandClient) -> Topology:
     if isinstance(client, RedisCluster):
-        return ClusterSlots(client)
-    return SingleRedis(settings.redis_url)
+        return ClusterSlots(client, _subscription_options(settings))
+    return SingleRedis(settings.redis_url, _subscription_options(settings))

@@ -10,7 +10,8 @@ and replaces what runs per stream:
 - ping: one timer in the hub writes heartbeats to every idle stream (`Hub._beat`), and cuts a stream
   whose write has waited longer than the send timeout (sse-starlette's `SendTimeoutError`) as a slow
   consumer, counted and logged, never raised into the server;
-- exit watcher: the hub learns of server shutdown once (`_shutdown`) and ends every stream at once;
+- exit watcher: the hub learns of server shutdown once (`_shutdown`) and ends every stream, at once
+  or paced over `SSE_DRAIN_SECONDS` (`drain`);
 - disconnect listener: the server's own request task waits for `http.disconnect`, and whoever ends
   the stream from outside wakes that task (`Subscriber.wait_end`).
 So a stream is one task (the server's), one `Subscriber` and this object. Two more cuts: the request
@@ -33,6 +34,7 @@ from collections.abc import AsyncIterator
 from sse_starlette import EventSourceResponse
 from starlette.types import Receive, Scope, Send
 
+from .drain import farewell_retry_ms
 from .ending import End
 from .gate import Admission
 from .hub import Hub
@@ -163,7 +165,10 @@ class HubEventSourceResponse(EventSourceResponse):
         await subscriber.drained()
         try:
             async with asyncio.timeout(grace):
-                farewell = encode_farewell(self._settings.retry_ms)
+                retry_ms = self._settings.retry_ms
+                if end is End.SERVER_SHUTDOWN:
+                    retry_ms = farewell_retry_ms(retry_ms, self._settings.drain_seconds)
+                farewell = encode_farewell(retry_ms)
                 await send({"type": "http.response.body", "body": farewell, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:

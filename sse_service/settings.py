@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "SSE_"
 
@@ -77,6 +78,26 @@ def _networks(raw: str) -> tuple[IPv4Network | IPv6Network, ...]:
     return tuple(ip_network(item, strict=False) for item in _items(raw))
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    """Origins as browsers send them in `Origin`: scheme://host[:port], nothing after. Not `*`: the
+    streams are read with the ticket cookie, and any site could then read a visitor's private ones."""
+    origins = _items(raw)
+    for origin in origins:
+        if origin == "*":
+            raise ValueError("'*' would let any site read its visitors' private streams: list the origins")
+        try:
+            parts = urlsplit(origin)
+            parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+        except ValueError as exc:
+            raise ValueError(f"{origin!r} is not an origin: {exc}") from None
+        exact = f"{parts.scheme}://{parts.netloc}"
+        if parts.scheme not in ("http", "https") or not parts.hostname or origin != exact:
+            raise ValueError(
+                f"{origin!r} is not an origin: write scheme://host[:port], e.g. http://127.0.0.1:8000"
+            )
+    return tuple(origins)
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -100,8 +121,11 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "trusted_proxies": _networks,
     "send_buffer_bytes": _positive_int,
     "shutdown_grace_seconds": _non_negative_float,
+    "drain_seconds": _non_negative_float,
+    "redis_silence_seconds": _positive_float,
     "presence_seconds": _positive_float,
     "log_level": _log_level,
+    "cors_origins": _origins,
 }
 
 
@@ -130,9 +154,18 @@ class Settings:
     send_buffer_bytes: int = 1_048_576
     # How long streams get to end cleanly after SIGTERM before they are cancelled.
     shutdown_grace_seconds: float = 5.0
+    # Over how long, after SIGTERM, the process ends its streams (a paced drain, `drain.py`); 0 ends
+    # them all at once. Keep it under the orchestrator's grace period less SSE_SHUTDOWN_GRACE_SECONDS.
+    drain_seconds: float = 0.0
+    # How long a Redis connection may go unanswered (data or keepalive probes not acknowledged) before
+    # it is taken for dead and reconnected: a partition leaves the socket open and silent.
+    redis_silence_seconds: float = 10.0
     # How often listener counts are written to Redis for Django's subscriber_count().
     presence_seconds: float = 5.0
     log_level: str = "INFO"
+    # Pages on these origins may read streams with their cookies (CORS with credentials): a site
+    # served apart from the service in development, where no nginx puts both on one origin.
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

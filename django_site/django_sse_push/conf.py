@@ -30,6 +30,9 @@ class PushSettings:
     STREAM_MAXLEN: int = 1000
     TICKET_TTL_SECONDS: int = 300
     CHANNEL_PERMISSION: str = "django_sse_push.permissions.default_can_read_channel"
+    # Where pages open their streams: nginx's `location /sse/` on this origin, or the service on
+    # another origin in development (`http://127.0.0.1:8001/sse/`, with its SSE_CORS_ORIGINS).
+    STREAM_URL: str = "/sse/"
     # How long Redis remembers an idempotency key (the outbox's, or one given to publish()): a repeat
     # within this time publishes nothing. Longer than a relay may stay down after sending a batch.
     IDEMPOTENCY_SECONDS: int = 3600

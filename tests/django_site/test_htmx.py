@@ -170,7 +170,7 @@ def test_htmx_stream_wraps_the_block_for_the_sse_extension(
 def test_htmx_stream_with_a_private_channel_carries_the_ticket_url_and_csrf_token() -> None:
     user = get_user_model().objects.create_user("htmx-user", password="x")
     html = render('{% htmx_stream "public.news" user=True %}<p sse-swap="n"></p>{% endhtmx_stream %}', user)
-    assert _connect_url(html)["channel"] == ["public.news", f"user.{user.pk}"]
+    assert _connect_url(html)["channel"] == ["public.news", f"user.{user.pk}.html"]
     assert 'data-sse-push-ticket-url="/live/ticket"' in html
     assert re.search(r'data-sse-push-csrf-token="[A-Za-z0-9]{32,}"', html)
 
@@ -179,3 +179,31 @@ def test_htmx_stream_escapes_what_it_puts_in_attributes() -> None:
     html = render("{% htmx_stream name %}{% endhtmx_stream %}", AnonymousUser(), {"name": 'public."><x'})
     assert '"><x' not in html
     assert _connect_url(html)["channel"] == ['public."><x']
+
+
+@pytest.mark.django_db
+def test_user_true_in_htmx_stream_subscribes_the_users_fragment_channel_not_the_json_one(
+    redis_client: redis.Redis, key_prefix: str, fragment_template: str
+) -> None:
+    """The README's htmx section said fragments go to `user.<pk>.html`, while `{% htmx_stream ...
+    user=True %}` subscribed `user.<pk>`, the JSON channel: a team following both saw raw JSON in
+    the page. `user=True` now means the user's fragment channel, where `publish_fragment` sends, and
+    the README's example says so."""
+    user = get_user_model().objects.create_user("fragment-user", password="x")
+    html = render('{% htmx_stream "public.board.html" user=True %}{% endhtmx_stream %}', user)
+    channels = _connect_url(html)["channel"]
+    assert channels == ["public.board.html", f"user.{user.pk}.html"]
+    assert f"user.{user.pk}" not in channels
+
+    sent = publish_fragment(
+        f"user.{user.pk}.html", fragment_template, {"text": "hi"}, event="n", on_commit=False
+    )
+    assert sent is not None
+    assert f"user.{user.pk}.html/{sent}" in render(
+        '{% htmx_stream "public.board.html" user=True %}{% endhtmx_stream %}', user
+    ).replace("%2F", "/")
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## htmx pages", 1)[1].split("\n## ", 1)[0]
+    assert '{% htmx_stream "public.board.html" user=True %}' in section
+    assert "`user=True` adds the logged-in user's fragment channel `user.<pk>.html`" in section

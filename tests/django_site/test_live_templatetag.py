@@ -12,8 +12,18 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.staticfiles import finders
 from django.template import Context, Template
 from django.test import RequestFactory
+from pytest_django.fixtures import Settings
+
+from django_sse_push.templatetags import sse_push
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_log() -> None:
+    """Each test is a process seeing the project's mistakes for the first time."""
+    sse_push._logged.clear()
+
 
 CONFIG_RE = re.compile(r'<script id="live-stream" type="application/json">(.*?)</script>', re.S)
 
@@ -66,3 +76,49 @@ def test_the_stream_starts_from_each_channels_newest_event_so_nothing_published_
     found = options(render('{% live_stream "public.board" "public.quiet" %}', AnonymousUser()))
     # One position per channel (wire contract): a channel without events yet starts before its first.
     assert found["lastEventId"] == f"public.board/{event_id},public.quiet/0-0"
+
+
+def test_the_stream_url_is_a_setting_so_a_page_can_reach_the_service_on_another_origin(
+    settings: Settings,
+) -> None:
+    """The tag wrote `/sse/` into every page: with runserver on one port and the service on another
+    (development without nginx) the page retried 404s from runserver and said nothing else.
+    SSE_STREAM_URL is where live.js (its `url` option) and htmx-stream.js open the stream."""
+    settings.SSE_STREAM_URL = "http://127.0.0.1:8001/sse/"
+    assert (
+        options(render('{% live_stream "public.board" %}', AnonymousUser()))["url"] == settings.SSE_STREAM_URL
+    )
+    html = render('{% htmx_stream "public.board.html" %}{% endhtmx_stream %}', AnonymousUser())
+    assert 'data-sse-push-connect="http://127.0.0.1:8001/sse/?channel=public.board.html' in html
+
+
+def test_a_redis_url_the_client_refuses_renders_the_page_as_if_redis_were_down_and_logs_it_once(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With SSE_REDIS_URL = "redis://127.0.0.1:63a9/0" every page with the tag was a 500 (redis-py's
+    ValueError), under gunicorn, which runs no system checks. The page now renders as it does while
+    Redis is down (the stream starts live), and the reason is logged once, naming the check."""
+    settings.SSE_REDIS_URL = "redis://127.0.0.1:63a9/0"
+    for _ in range(3):
+        found = options(render('{% live_stream "public.board" %}', AnonymousUser()))
+        assert found == {"channels": ["public.board"], "url": "/sse/"}
+    logged = [r.getMessage() for r in caplog.records if "Redis setting is unusable" in r.getMessage()]
+    assert len(logged) == 1, logged
+    assert "63a9" in logged[0] and "django_sse_push.E001" in logged[0]
+
+
+@pytest.mark.urls("tests.django_site.urls_without_ticket")
+def test_a_project_without_the_ticket_url_gets_its_public_channels_and_a_log_line_not_a_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Forgetting `include("django_sse_push.urls")` made every page with `user=True` a 500
+    (NoReverseMatch) for logged-in users, while anonymous visitors saw nothing wrong. The page now
+    streams its public channels, the private ones are left out, and the reason is logged once
+    (E011 names it in `manage.py check`)."""
+    alice = get_user_model().objects.create_user("no-ticket-url")
+    for _ in range(2):
+        found = options(render('{% live_stream "public.board" user=True %}', alice))
+        assert found["channels"] == ["public.board"] and "ticketUrl" not in found
+    logged = [r.getMessage() for r in caplog.records if "ticket URL" in r.getMessage()]
+    assert len(logged) == 1, logged
+    assert "django_sse_push.E011" in logged[0]

@@ -10,8 +10,10 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from tests.package.conftest import PROJECTS, REPO
+from tests.package.conftest import REPO
 
+# Where each distribution is built from.
+PROJECTS = {"django-sse-push": REPO / "django_site", "sse-push-service": REPO}
 # The Pythons the suite runs on: Debian 12's (the host's `make test`) and Debian 13's (`make matrix`).
 TESTED_PYTHONS = {"3.11", "3.13"}
 # The Django pins: the host's, and the matrix's Django 6 leg's.

@@ -8,9 +8,16 @@
   from, and loads htmx-stream.js, which gets the ticket before connecting, renews it, and resumes
   after htmx replaces a closed EventSource. The page loads htmx and its SSE extension itself.
 
-`user=True` adds the logged-in user's private channel `user.<pk>`. A ticket URL and the CSRF token
-are included when any channel is private. Both start the stream at each channel's newest event as
-the page is rendered, so what is published in between is replayed, not missed.
+`user=True` adds the logged-in user's private channel: `user.<pk>` for live.js, whose events are JSON,
+and `user.<pk>.html` for htmx, whose events are HTML fragments (the channels `publish_fragment` is
+meant for). A ticket URL and the CSRF token are included when any channel is private. Both open the
+stream at SSE_STREAM_URL, and start it at each channel's newest event as the page is rendered, so
+what is published in between is replayed, not missed.
+
+A page renders whatever is wrong around it: a Redis that does not answer or a Redis setting the
+client refuses (the stream then starts live), a project that did not include the ticket URL (the
+private channels are left out). Each such reason is logged once per process; `manage.py check`
+names the settings' and URLs' mistakes before the first request (E001, E002, E011).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from django import template
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join, json_script
 from django.utils.safestring import SafeString
 
@@ -31,24 +38,31 @@ from django_sse_push import keys
 from django_sse_push._redis import REDIS_ERRORS, get_client
 from django_sse_push.conf import push_settings
 from django_sse_push.permissions import is_public
+from django_sse_push.urls import TICKET_URL_NAME
 
 register = template.Library()
 logger = logging.getLogger(__name__)
 
-SSE_PATH = "/sse/"  # nginx routes it to the SSE service
+HTML_SUFFIX = ".html"  # a user's fragment channel is their JSON channel's name plus this
+
+# The reasons already logged by this process: a mistake in the project's setup would otherwise log
+# once per page rendered.
+_logged: set[str] = set()
 
 
 @register.simple_tag(takes_context=True)
 def live_stream(context: template.Context, *channels: str, user: bool = False) -> SafeString:
     request = context.get("request")
     names = _channels(request, channels, user)
+    ticket = _ticket_options(request, names)
+    names = _readable(names, ticket)
     if not names:
         return SafeString("")
-    options: dict[str, Any] = {"channels": names, "url": SSE_PATH}
+    options: dict[str, Any] = {"channels": names, "url": push_settings().STREAM_URL}
     position = _newest_positions(names)
     if position:
         options["lastEventId"] = position
-    options.update(_ticket_options(request, names))
+    options.update(ticket or {})
     return format_html(
         '{}<script src="{}"></script>', json_script(options, "live-stream"), static("sse_push/live.js")
     )
@@ -57,17 +71,18 @@ def live_stream(context: template.Context, *channels: str, user: bool = False) -
 @register.simple_block_tag(takes_context=True)
 def htmx_stream(context: template.Context, content: str, *channels: str, user: bool = False) -> SafeString:
     request = context.get("request")
-    names = _channels(request, channels, user)
+    names = _channels(request, channels, user, suffix=HTML_SUFFIX)
+    ticket = _ticket_options(request, names)
+    names = _readable(names, ticket)
     if not names:
         return SafeString(content)
     query = [("channel", name) for name in names]
     position = _newest_positions(names)
     if position:
         query.append(("lastEventId", position))
-    ticket = _ticket_options(request, names)
     return format_html(
         '<div hx-ext="sse" data-sse-push-connect="{}"{}>{}</div><script src="{}"></script>',
-        f"{SSE_PATH}?{urlencode(query)}",
+        f"{push_settings().STREAM_URL}?{urlencode(query)}",
         format_html_join(
             "",
             ' data-sse-push-{}="{}"',
@@ -78,24 +93,41 @@ def htmx_stream(context: template.Context, content: str, *channels: str, user: b
     )
 
 
-def _channels(request: HttpRequest | None, channels: tuple[str, ...], user: bool) -> list[str]:
-    """The channels named, less empty ones (a variable the context does not set), and `user.<pk>`."""
+def _channels(
+    request: HttpRequest | None, channels: tuple[str, ...], user: bool, suffix: str = ""
+) -> list[str]:
+    """The channels named, less empty ones (a variable the context does not set), and the user's
+    `user.<pk>` plus `suffix`."""
     names = [name for name in channels if name]
     if user and request is not None and request.user.is_authenticated:
-        names.append(f"user.{request.user.pk}")
+        names.append(f"user.{request.user.pk}{suffix}")
     return list(dict.fromkeys(names))
 
 
-def _ticket_options(request: HttpRequest | None, channels: list[str]) -> dict[str, str]:
-    """Where a page with private channels gets its ticket, and the CSRF token to ask with."""
+def _ticket_options(request: HttpRequest | None, channels: list[str]) -> dict[str, str] | None:
+    """Where a page with private channels gets its ticket, and the CSRF token to ask with: {} when
+    all are public, None when the project's urls.py does not include the ticket URL."""
     if all(is_public(name) for name in channels):
         return {}
-    return {"ticketUrl": reverse("sse_push:ticket"), "csrfToken": get_token(request) if request else ""}
+    try:
+        url = reverse(TICKET_URL_NAME)
+    except NoReverseMatch:
+        _log_once(
+            "private channels left out of the page's stream: the ticket URL is not in the project's "
+            'urls.py; add path("live/", include("django_sse_push.urls")) (django_sse_push.E011)'
+        )
+        return None
+    return {"ticketUrl": url, "csrfToken": get_token(request) if request else ""}
+
+
+def _readable(channels: list[str], ticket: dict[str, str] | None) -> list[str]:
+    """The channels the page can open: without a ticket URL, the public ones only."""
+    return channels if ticket is not None else [name for name in channels if is_public(name)]
 
 
 def _newest_positions(channels: list[str]) -> str:
     """Each channel's newest event id, as an event id of the wire contract (`<channel>/<id>,...`),
-    or "" if Redis is down (then the stream starts live)."""
+    or "" if Redis is down or its setting unusable (then the stream starts live)."""
     prefix: str = push_settings().KEY_PREFIX
     try:
         with get_client().pipeline(transaction=False) as pipe:
@@ -105,7 +137,20 @@ def _newest_positions(channels: list[str]) -> str:
     except REDIS_ERRORS:
         logger.warning("no start position for the stream: Redis did not answer")
         return ""
+    except ValueError as exc:  # what redis-py raises for a URL or node it cannot read
+        _log_once(
+            f"no start position for the stream: the Redis setting is unusable ({exc}); "
+            "manage.py check names it (django_sse_push.E001, E002)"
+        )
+        return ""
     return ",".join(
         f"{channel}/{top[0][0].decode() if top else '0-0'}"
         for channel, top in zip(channels, tops, strict=True)
     )
+
+
+def _log_once(reason: str) -> None:
+    """A mistake in the project's setup, logged the first time a page meets it."""
+    if reason not in _logged:
+        _logged.add(reason)
+        logger.error("%s; logged once per process", reason)

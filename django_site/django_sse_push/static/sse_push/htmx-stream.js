@@ -37,7 +37,7 @@
     async start() {
       this.setState("connecting");
       if (this.ticketUrl && !(await this.ticket())) return;
-      this.element.setAttribute("sse-connect", this.url.pathname + this.url.search);
+      this.element.setAttribute("sse-connect", this.connectUrl());
       // htmx initialises an element once per set of attribute values: the `sse-swap` elements inside,
       // seen when the page loaded, are initialised again, now under an EventSource.
       for (const child of this.element.querySelectorAll(SWAPPERS)) child.setAttribute("data-sse-push-bound", "1");
@@ -90,6 +90,12 @@
       this.setState("closed");
     }
 
+    // The path on this origin; the whole URL when SSE_STREAM_URL is on another (development).
+    connectUrl() {
+      if (this.url.origin !== window.location.origin) return this.url.href;
+      return this.url.pathname + this.url.search;
+    }
+
     seen(lastEventId) {
       if (lastEventId) this.lastEventId = lastEventId;
     }
@@ -102,7 +108,7 @@
       if (!source || source.readyState !== CLOSED) return; // the browser reconnects by itself
       if (this.lastEventId) {
         this.url.searchParams.set("lastEventId", this.lastEventId);
-        this.element.setAttribute("sse-connect", this.url.pathname + this.url.search);
+        this.element.setAttribute("sse-connect", this.connectUrl());
       }
       if (this.ticketUrl) this.ticket();
     }

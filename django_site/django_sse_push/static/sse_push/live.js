@@ -208,7 +208,9 @@
 
     _connect() {
       this._closeSource();
-      const source = new EventSource(this._streamUrl());
+      // With credentials: on another origin (SSE_STREAM_URL in development) the ticket cookie goes
+      // only so; on this origin it changes nothing.
+      const source = new EventSource(this._streamUrl(), { withCredentials: true });
       this._source = source;
       this._listening = new Set();
       source.onopen = () => {
