@@ -21,6 +21,7 @@ run: deps ## Install what is missing and start redis, the SSE service, Django an
 
 test: deps ## Install what is missing and run the whole test suite
 	scripts/install-system-deps test
+	$(MAKE) --no-print-directory $(NPM_CLIENTS)
 	$(PY) -m pytest
 
 matrix: ## Run the suite on Debian 13's Python 3.13 with Django 6 and 5.2, in a chroot (root; see README)
@@ -51,6 +52,12 @@ deps: venv ## Install the system packages and the virtualenv, if missing
 	scripts/install-system-deps run
 
 venv: $(VENV)/.installed
+
+# npm's eventsource, the third-party client the tests drive, pinned by tests/clients/package-lock.json.
+NPM_CLIENTS := tests/clients/node_modules/.installed
+$(NPM_CLIENTS): tests/clients/package.json tests/clients/package-lock.json
+	npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.installed: requirements-dev.txt sse_service/requirements.txt django_site/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -26,7 +26,7 @@ from .presence import report_presence
 from .protocol import PositionError, Positions, RedisNames, is_valid_channel, parse_positions
 from .redis_clients import REDIS_ERRORS, CommandClient, command_client, topology
 from .response import HubEventSourceResponse
-from .revocation import Revocations
+from .revocation import Revocations, tickets_in
 from .settings import Settings, SettingsError
 
 logger = logging.getLogger(__name__)
@@ -44,11 +44,11 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         client = command_client(settings)
-        revocations = Revocations(settings.key_prefix)
+        revocations = Revocations(settings.key_prefix, tickets_in(client, settings.key_prefix))
         hub = Hub(
             settings, client, topology(settings, client), control=revocations, server_exiting=server_exiting
         )
-        gate = Gate(settings, client, revocations)
+        gate = Gate(settings, client, revocations, hub)
         names = RedisNames(settings.key_prefix)
         tasks = [
             asyncio.create_task(hub.run(), name="the hub's subscriptions"),
@@ -165,16 +165,10 @@ async def stream(request: Request) -> Response | ASGIApp:
             429,
         )
     try:
-        position = resume_position(request)
+        position = resume_position(request, channels)
     except PositionError as exc:
         return PlainTextResponse(f"Invalid lastEventId: {exc}\n", 400)
     hub: Hub = request.state.hub
-    if not hub.has_room_for(channels):
-        hub.stats.streams_refused += 1
-        return PlainTextResponse(
-            f"Too many channels on this server: at most {settings.max_channels_per_process}; retry later\n",
-            503,
-        )
     gate: Gate = request.state.gate
     try:
         admission = await gate.admit(request, channels)
@@ -183,7 +177,7 @@ async def stream(request: Request) -> Response | ASGIApp:
     return HubEventSourceResponse(hub, channels, settings, admission, position)
 
 
-def resume_position(request: Request) -> Positions | None:
+def resume_position(request: Request, channels: tuple[str, ...]) -> Positions | None:
     """Where a reconnecting client left off: the `Last-Event-ID` header, else `lastEventId`.
 
     The header wins: a browser reconnecting by itself resends the URL it first opened, stale
@@ -194,12 +188,12 @@ def resume_position(request: Request) -> Positions | None:
     header = request.headers.get("last-event-id")
     if header:
         try:
-            return parse_positions(header)
+            return parse_positions(header, channels)
         except PositionError as exc:
             client = request.client.host if request.client else "-"
             logger.info("ignoring Last-Event-ID from %s: %s", client, exc)
     if "lastEventId" in request.query_params:
-        return parse_positions(request.query_params["lastEventId"])
+        return parse_positions(request.query_params["lastEventId"], channels)
     return None
 
 

@@ -3,8 +3,10 @@
 A channel is public iff its name starts with one of `SSE_PUBLIC_PREFIXES`; every other channel is
 private. Django decides who may hear a private channel and records the decision as a ticket: a random
 token the browser holds (cookie `sse_ticket`, or query parameter `ticket`) and Redis holds only as
-`P:ticket:<sha256 hex of the token>` = `{"user": "<id or empty>", "channels": [...]}`, with a TTL.
-This service only reads tickets, once, when a stream opens (README.md, "Security model").
+`P:ticket:<sha256 hex of the token>` = `{"user": "<id or empty>", "channels": [...], "session":
+"<sha256 hex of the Django session, optional>"}`, with a TTL. A ticket whose session has logged out
+(`P:ended-session:<that hex>` exists) is refused. This service only reads tickets, once, when a
+stream opens (README.md, "Security model").
 """
 
 from __future__ import annotations
@@ -76,20 +78,39 @@ async def check_ticket(
     ticket = _parse(raw) if raw is not None else None
     if ticket is None:
         raise Refused(401, "ticket expired or unknown\n")
-    user, channels = ticket
-    missing = [channel for channel in private if channel not in channels]
+    missing = [channel for channel in private if channel not in ticket.channels]
     if missing:
         raise Refused(403, f"the ticket does not allow private channel {missing[0]}\n")
-    return Grant(user, digest)
+    if ticket.session and await _session_ended(client, prefix, ticket.session):
+        raise Refused(401, "ticket revoked: its session logged out\n")
+    return Grant(ticket.user, digest)
 
 
-def _parse(raw: bytes | str) -> tuple[str, frozenset[str]] | None:
+@dataclass(frozen=True, slots=True)
+class _Ticket:
+    user: str
+    channels: frozenset[str]
+    # The sha256 hex of the Django session that asked for it, if any.
+    session: str
+
+
+async def _session_ended(client: CommandClient, prefix: str, session: str) -> bool:
+    """A ticket stored after its session's logout had revoked the user's tickets (the request was
+    authenticated before): the logout left this mark, which outlives any such ticket."""
+    try:
+        return bool(await client.exists(RedisNames(prefix).ended_session_key(session)))
+    except REDIS_ERRORS as exc:
+        logger.warning("cannot check a ticket's session: %s", exc)
+        raise Refused(503, "tickets cannot be checked right now; retry later\n") from None
+
+
+def _parse(raw: bytes | str) -> _Ticket | None:
     try:
         ticket = json.loads(raw)
-        user, channels = ticket["user"], ticket["channels"]
-    except (ValueError, TypeError, KeyError):
-        ticket = user = channels = None
-    if not isinstance(user, str) or not isinstance(channels, list):
+        user, channels, session = ticket["user"], ticket["channels"], ticket.get("session", "")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        ticket = user = channels = session = None
+    if not isinstance(user, str) or not isinstance(channels, list) or not isinstance(session, str):
         logger.warning("ignoring a malformed ticket: %r", raw[:80])
         return None
-    return user, frozenset(c for c in channels if isinstance(c, str))
+    return _Ticket(user, frozenset(c for c in channels if isinstance(c, str)), session)

@@ -1,4 +1,5 @@
-"""Admission of a stream: a ticket for its private channels, then a slot under the connection limits."""
+"""Admission of a stream: room for its channels, a ticket for its private ones, then a slot under the
+connection limits."""
 
 from __future__ import annotations
 
@@ -7,17 +8,22 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from .auth import Grant, check_ticket, is_public, ticket_from
-from .limits import ConnectionLimits, Slot, client_address
+from .hub import Hub
+from .limits import ChannelRefused, ChannelRoom, ConnectionLimits, Slot, client_address
 from .redis_clients import CommandClient
 from .revocation import Closable, Revocations
 from .settings import Settings
 
 
 class Gate:
-    def __init__(self, settings: Settings, client: CommandClient, revocations: Revocations) -> None:
+    def __init__(self, settings: Settings, client: CommandClient, revocations: Revocations, hub: Hub) -> None:
         self._settings = settings
         self._client = client
         self._revocations = revocations
+        self._hub = hub
+        self._room = ChannelRoom(
+            settings.max_channels_per_process, settings.private_reserve, settings.public_prefixes
+        )
         self._limits = ConnectionLimits(
             settings.max_connections_per_user, settings.max_connections_per_address
         )
@@ -25,6 +31,11 @@ class Gate:
     async def admit(self, request: Request, channels: tuple[str, ...]) -> Admission:
         """Raises Refused (401, 403, 429 or 503) with the reason."""
         settings = self._settings
+        try:
+            self._room.check(channels, self._hub)
+        except ChannelRefused as refusal:
+            self._hub.stats.streams_refused[refusal.reason.value] += 1
+            raise
         peer = request.client.host if request.client else None
         address = client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
         private = [channel for channel in channels if not is_public(channel, settings.public_prefixes)]
@@ -61,8 +72,8 @@ class Admission:
 
     def enter(self, stream: Closable) -> None:
         """The stream runs: revoking its user's tickets closes it."""
-        if self.user:
-            self.revocations.add(self.user, stream, self.mark)
+        if self.grant is not None and self.user:
+            self.revocations.add(self.user, self.grant.ticket_hash, stream, self.mark)
 
     def leave(self, stream: Closable) -> None:
         """However the stream ended: its slot is free and it leaves the revocation registry."""

@@ -122,10 +122,9 @@ class Hub:
     def listener_counts(self) -> dict[str, int]:
         return {name: len(state.listeners) for name, state in self._channels.items()}
 
-    def has_room_for(self, channels: Iterable[str]) -> bool:
-        """Whether the channels fit under `max_channels_per_process` (those already here always do)."""
-        new = sum(1 for channel in channels if channel not in self._channels)
-        return new == 0 or len(self._channels) + new <= self._settings.max_channels_per_process
+    def serves(self, channel: str) -> bool:
+        """Whether the channel is here already (the gate's `ChannelRoom` counts only new ones)."""
+        return channel in self._channels
 
     async def attach(self, subscriber: Subscriber) -> Positions:
         """Registers `subscriber`; returns where each channel starts for it, once everything published

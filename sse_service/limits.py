@@ -1,16 +1,30 @@
-"""Connection limits per ticket holder and per client address, and where the address comes from.
+"""Connection limits per ticket holder and per client address, where the address comes from, and
+the room a process has for channels.
 
 The counters live in this process. With N uvicorn workers or containers a client may hold up to N
 times each limit; nginx spreads connections over them, so the limits still bound what one client
 costs each process.
+
+Channels: a process serves at most `SSE_MAX_CHANNELS_PER_PROCESS`, and the last
+`SSE_RESERVED_PRIVATE_CHANNELS` of them only to streams whose new channels are all private. Public
+names cost nothing to invent (no ticket), so anyone can open streams on made-up ones until the cap
+is reached; private channels are opened only with a ticket Django issued, so their number is
+bounded by Django's decisions. The reserve keeps room for those whatever public names others
+invent. A budget per client would not: addresses are cheap (an IPv6 /64 holds billions), and the
+per-address limit already times `SSE_MAX_CHANNELS_PER_CONNECTION` is thousands of channels. Nor
+would a list of allowed public names: sites make public channels up as they go (one per board, per
+article).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from enum import Enum
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Protocol
 
+from .auth import is_public
 from .exceptions import Refused
 
 
@@ -81,3 +95,51 @@ class ConnectionLimits:
                 counter[key] -= 1
                 if counter[key] <= 0:
                     del counter[key]
+
+
+class ChannelsServed(Protocol):
+    """What the room needs to know of the hub."""
+
+    @property
+    def channel_count(self) -> int: ...
+
+    def serves(self, channel: str) -> bool: ...
+
+
+class RoomRefusal(Enum):
+    """Why a stream found no room for its channels (the `reason` of `sse_streams_refused_total`)."""
+
+    PROCESS_FULL = "channels per process"
+    PUBLIC_FULL = "public channels per process"
+
+
+class ChannelRefused(Refused):
+    def __init__(self, reason: RoomRefusal, message: str) -> None:
+        super().__init__(503, message)
+        self.reason = reason
+
+
+class ChannelRoom:
+    """Whether a process has room for a stream's channels (those it serves already always fit)."""
+
+    def __init__(self, max_channels: int, reserved_private: int, public_prefixes: Sequence[str]) -> None:
+        self._max = max_channels
+        self._public_max = max_channels - reserved_private
+        self._public_prefixes = tuple(public_prefixes)
+
+    def check(self, channels: Sequence[str], served: ChannelsServed) -> None:
+        """Raises ChannelRefused (503) when the new channels do not fit."""
+        new = [channel for channel in channels if not served.serves(channel)]
+        if not new:
+            return
+        total = served.channel_count + len(new)
+        if total > self._max:
+            raise ChannelRefused(
+                RoomRefusal.PROCESS_FULL,
+                f"Too many channels on this server: at most {self._max}; retry later\n",
+            )
+        if total > self._public_max and any(is_public(c, self._public_prefixes) for c in new):
+            raise ChannelRefused(
+                RoomRefusal.PUBLIC_FULL,
+                f"Too many public channels on this server: at most {self._public_max}; retry later\n",
+            )

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .hub import Hub
+from .limits import RoomRefusal
 
 _COUNTERS = {
     "messages_received": "Messages received from Redis pub/sub",
@@ -22,7 +23,6 @@ _COUNTERS = {
     "redis_reconnects": "Times the Redis subscription was lost and reconnected",
     "gaps_filled": "Times events missed during a Redis outage were delivered from the streams",
     "channels_asked_again": "Channels Redis did not confirm in time, placed and subscribed again",
-    "streams_refused": "Streams refused because the process serves its most channels already",
 }
 
 
@@ -49,6 +49,14 @@ class HubCollector(Collector):
         )
         for name, documentation in _COUNTERS.items():
             yield CounterMetricFamily(f"sse_{name}", documentation, value=getattr(stats, name))
+        refused = CounterMetricFamily(
+            "sse_streams_refused",
+            "Streams refused (503) for want of room for their channels, by reason",
+            labels=["reason"],
+        )
+        for reason in RoomRefusal:
+            refused.add_metric([reason.value], stats.streams_refused[reason.value])
+        yield refused
         ended = CounterMetricFamily("sse_streams_ended", "Streams ended, by reason", labels=["reason"])
         for end, count in stats.ended.items():
             ended.add_metric([end.value], count)

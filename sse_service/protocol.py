@@ -7,10 +7,13 @@ shares with the Django site. Change both together or not at all.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 CHANNEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 ENVELOPE_VERSION = b"v1"
+# The type of the block that opens every stream (`encode_opening`): the service's own, as is `reset`.
+OPENING_EVENT = b"sse.start"
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 
@@ -41,6 +44,14 @@ class RedisNames:
     def trimmed_key(self, channel: str) -> str:
         return f"{self.prefix}:{{{channel}}}:trimmed"
 
+    def idempotency_key(self, channel: str) -> str:
+        """Hash: the idempotency keys of the channel's newest publishes, each to its id (publish.lua)."""
+        return f"{self.prefix}:{{{channel}}}:idempotency"
+
+    def idempotency_times_key(self, channel: str) -> str:
+        """Sorted set: the same keys scored by publication time (ms), to forget the oldest."""
+        return f"{self.prefix}:{{{channel}}}:idempotency:times"
+
     def presence_key(self, channel: str) -> str:
         """A set of the processes reporting listeners on `channel`."""
         return f"{self.prefix}:{{{channel}}}:presence"
@@ -56,6 +67,11 @@ class RedisNames:
     def ticket_key(self, digest: str) -> str:
         """A ticket, under the sha256 hex digest of its token (auth.py)."""
         return f"{self.prefix}:ticket:{digest}"
+
+    def ended_session_key(self, digest: str) -> str:
+        """Set when the Django session with this sha256 hex digest logged out; a ticket naming it is
+        refused (auth.py)."""
+        return f"{self.prefix}:ended-session:{digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,30 +131,63 @@ Positions = dict[str, StreamId]
 
 # Channels per connection are limited (SSE_MAX_CHANNELS_PER_CONNECTION); this bounds parsing work.
 _MAX_POSITIONS = 256
+_INDEXED = re.compile(r"(\d{1,3}):(.*)", re.DOTALL)
 
 
-def parse_positions(last_event_id: str) -> Positions:
-    """Per-channel positions from an id this service sent.
+def channel_list_tag(channels: Sequence[str]) -> bytes:
+    """Eight hex digits naming a connection's channel list (32-bit FNV-1a of the names joined by
+    commas), so that an id's channel indexes are applied only to the list they were made for."""
+    digest = 0x811C9DC5
+    for byte in ",".join(channels).encode():
+        digest = ((digest ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return b"%08x" % digest
 
-    An id is `<channel>/<ms>-<seq>`: the event's own channel and id. On a connection with several
-    channels, the positions of its other channels follow, each as `,<channel>/<ms>-<seq>`, so a
-    reconnect resumes every channel exactly from one `Last-Event-ID`.
+
+def parse_positions(last_event_id: str, channels: Sequence[str]) -> Positions:
+    """Per-channel positions from an id this service sent, for a connection on `channels`.
+
+    An id starts with `<channel>/<ms>-<seq>`: the event's own channel and id. On a connection with
+    several channels the positions of the others follow, so that one Last-Event-ID resumes them all:
+    `,~<tag>` (`channel_list_tag` of the connection's channels) then `,<index>:<ms>-<seq>` per
+    channel, by its index in the connection's channel list. Ids of wire contract 1 named each
+    channel instead (`,<channel>/<ms>-<seq>`) and are still read. Indexes made for another list
+    than `channels` are ignored: those channels start as new ones.
     """
     parts = last_event_id.split(",", _MAX_POSITIONS)
     if len(parts) > _MAX_POSITIONS:
         raise PositionError(f"more than {_MAX_POSITIONS} positions in an event id")
-    positions: Positions = {}
-    for part in parts:
-        channel, slash, stream_id = part.rpartition("/")
-        if not slash or not is_valid_channel(channel):
-            raise PositionError(f"not an event id of this service: {last_event_id[:80]!r}")
-        positions[channel] = parse_stream_id(stream_id)
-    return positions
+    if len(parts) > 1 and parts[1].startswith("~"):
+        positions = dict([_named(parts[0], last_event_id)])
+        indexed = [_indexed(part, len(channels), last_event_id) for part in parts[2:]]
+        if parts[1][1:].encode() == channel_list_tag(channels):
+            positions.update((channels[index], position) for index, position in indexed)
+        return positions
+    return dict(_named(part, last_event_id) for part in parts)
 
 
-def format_positions(positions: Positions) -> bytes:
-    """The `,<channel>/<id>` suffix for these positions (see `parse_positions`)."""
-    return b"".join(b",%s/%d-%d" % (channel.encode(), *position) for channel, position in positions.items())
+def _named(part: str, last_event_id: str) -> tuple[str, StreamId]:
+    channel, slash, stream_id = part.rpartition("/")
+    if not slash or not is_valid_channel(channel):
+        raise PositionError(f"not an event id of this service: {last_event_id[:80]!r}")
+    return channel, parse_stream_id(stream_id)
+
+
+def _indexed(part: str, count: int, last_event_id: str) -> tuple[int, StreamId]:
+    match = _INDEXED.fullmatch(part)
+    if match is None or int(match[1]) >= count:
+        raise PositionError(f"not an event id of this service: {last_event_id[:80]!r}")
+    return int(match[1]), parse_stream_id(match[2])
+
+
+def format_positions(channels: Sequence[str], tag: bytes, own: str, positions: Positions) -> bytes:
+    """The id's suffix after `<own channel>/<id>`: `,~<tag>` and the other channels' positions by
+    index (see `parse_positions`); empty when no other channel has one."""
+    others = b"".join(
+        b",%d:%d-%d" % (index, *positions[channel])
+        for index, channel in enumerate(channels)
+        if channel != own and channel in positions
+    )
+    return b",~" + tag + others if others else b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +203,12 @@ class Frame:
     wire: bytes
     reset: bool = False
 
-    def with_positions(self, others: Positions) -> bytes:
-        if not others:
+    def with_positions(self, suffix: bytes) -> bytes:
+        """The frame with the connection's other positions (`format_positions`) in its id."""
+        if not suffix:
             return self.wire
         end_of_id = self.wire.index(b"\n")
-        return self.wire[:end_of_id] + format_positions(others) + self.wire[end_of_id:]
+        return self.wire[:end_of_id] + suffix + self.wire[end_of_id:]
 
 
 def event_frame(channel: str, stream_id: StreamId, envelope: Envelope) -> Frame:
@@ -176,18 +226,27 @@ def reset_frame(channel: str, stream_id: StreamId) -> Frame:
     return Frame(channel, stream_id, wire, reset=True)
 
 
-def encode_opening(retry_ms: int, start: Positions) -> bytes:
+def encode_opening(retry_ms: int, channels: Sequence[str], start: Positions) -> bytes:
     """First bytes of every stream: the reconnect delay hint, where each channel starts, and a comment
     so proxies flush the headers.
 
-    The `id:` line carries no data, so a browser dispatches nothing but takes it as its last event id:
-    one that reconnects before any event arrives resumes from here instead of from the newest event.
+    The block carries data under the service's own event type `OPENING_EVENT`, which pages do not
+    listen to: clients that dispatch only blocks with data (npm `eventsource`) take its id as their
+    last event id too, so one that reconnects before any event arrives resumes from here instead of
+    from the newest event, as browsers do.
     """
-    if not start:
+    known = [channel for channel in channels if channel in start]
+    if not known:
         return b"retry: %d\n: connected\n\n" % retry_ms
-    first, *others = start.items()
-    own = b"%s/%d-%d" % (first[0].encode(), *first[1])
-    return b"retry: %d\nid: %s%s\n: connected\n\n" % (retry_ms, own, format_positions(dict(others)))
+    own = known[0]
+    suffix = format_positions(channels, channel_list_tag(channels), own, start)
+    return b"retry: %d\nid: %s/%d-%d%s\nevent: %s\ndata: {}\n: connected\n\n" % (
+        retry_ms,
+        own.encode(),
+        *start[own],
+        suffix,
+        OPENING_EVENT,
+    )
 
 
 def encode_farewell(retry_ms: int) -> bytes:

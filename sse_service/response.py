@@ -110,7 +110,7 @@ class HubEventSourceResponse(EventSourceResponse):
                 {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
             )
             logger.info("stream open channels=%s client=%s", ",".join(self._channels), self._admission.client)
-            subscriber.open(start, encode_opening(self._settings.retry_ms, start))
+            subscriber.open(start, encode_opening(self._settings.retry_ms, self._channels, start))
             if resume:
                 await self._replay(subscriber, resume)
             subscriber.go_live()

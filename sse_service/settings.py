@@ -23,6 +23,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be zero or a positive integer")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if value <= 0:
@@ -115,6 +122,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "max_payload_bytes": _positive_int,
     "max_channels_per_connection": _positive_int,
     "max_channels_per_process": _positive_int,
+    "reserved_private_channels": _non_negative_int,
     "public_prefixes": _channel_prefixes,
     "max_connections_per_user": _positive_int,
     "max_connections_per_address": _positive_int,
@@ -143,6 +151,10 @@ class Settings:
     max_channels_per_connection: int = 32
     # Distinct channels one process serves at a time; a stream that would add more is refused (503).
     max_channels_per_process: int = 10_000
+    # Of those, how many only streams whose new channels are all private (ticketed) may take, so
+    # that made-up public names cannot crowd out logged-in users' channels (limits.py); unset, a
+    # fifth of them (`private_reserve`).
+    reserved_private_channels: int | None = None
     # A channel is public iff its name starts with one of these; must equal Django's SSE_PUBLIC_PREFIXES.
     public_prefixes: tuple[str, ...] = ("public.",)
     # Open streams per ticket holder (user, or ticket if anonymous) and per client address, per process.
@@ -180,4 +192,17 @@ class Settings:
                 values[field.name] = _PARSERS[field.name](raw.strip())
             except ValueError as exc:
                 raise SettingsError(f"{name}={raw!r} is invalid: {exc}") from None
-        return cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.private_reserve >= settings.max_channels_per_process:
+            raise SettingsError(
+                f"{ENV_PREFIX}RESERVED_PRIVATE_CHANNELS={settings.private_reserve} is invalid: must be less "
+                f"than {ENV_PREFIX}MAX_CHANNELS_PER_PROCESS ({settings.max_channels_per_process})"
+            )
+        return settings
+
+    @property
+    def private_reserve(self) -> int:
+        """Channels only streams adding private channels alone may take (`reserved_private_channels`)."""
+        if self.reserved_private_channels is not None:
+            return self.reserved_private_channels
+        return self.max_channels_per_process // 5

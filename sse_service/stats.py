@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from prometheus_client import Histogram
@@ -26,7 +27,8 @@ class HubStats:
     redis_reconnects: int = 0
     gaps_filled: int = 0
     channels_asked_again: int = 0
-    streams_refused: int = 0
+    # Streams refused for want of room for their channels, by why (`limits.RoomRefusal`).
+    streams_refused: Counter[str] = field(default_factory=Counter)
     # Streams ended, by why.
     ended: dict[End, int] = field(default_factory=lambda: dict.fromkeys(End, 0))
 

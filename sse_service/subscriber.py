@@ -14,7 +14,7 @@ from starlette.types import Message, Receive, Send
 
 from ._eager import EagerCoroutine
 from .ending import End
-from .protocol import Frame, Positions
+from .protocol import Frame, Positions, channel_list_tag, format_positions
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class Subscriber:
         "_send",
         "_several",
         "_stage",
+        "_tag",
         "_waiter",
         "_waking",
         "_write_since",
@@ -90,6 +91,7 @@ class Subscriber:
         self._max_backlog_bytes = max_backlog_bytes
         self._stage = Stage.OPENING
         self._several = len(channels) > 1
+        self._tag = channel_list_tag(channels) if self._several else b""
         self._positions: Positions = {}
         self._backlog: list[Frame] = []
         self._backlog_bytes = 0
@@ -127,7 +129,8 @@ class Subscriber:
             self._write(chunk)
 
     def open(self, start: Positions, opening: bytes) -> None:
-        """The response has started: `opening` goes first, and channels start at `start`."""
+        """The response has started: `opening` goes first (`protocol.encode_opening`), and channels
+        start at `start`."""
         self._positions = dict(start)
         self._stage = Stage.REPLAYING
         self.write(opening)
@@ -239,14 +242,12 @@ class Subscriber:
                 continue
             positions[frame.channel] = frame.id
             if self._several:
-                kept.append(frame.with_positions(self._others(frame.channel)))
+                kept.append(
+                    frame.with_positions(format_positions(self.channels, self._tag, frame.channel, positions))
+                )
             else:
                 kept.append(frame.wire)
         return b"".join(kept)
-
-    def _others(self, channel: str) -> Positions:
-        positions = self._positions
-        return {c: positions[c] for c in self.channels if c != channel and c in positions}
 
     def _take_backlog(self) -> list[Frame]:
         frames = self._backlog

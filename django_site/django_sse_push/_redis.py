@@ -36,6 +36,14 @@ _KEEPALIVE = {
     },
 }
 
+
+class UnusableRedisSettingError(redis.RedisError):
+    """SSE_REDIS_URL or SSE_REDIS_CLUSTER_NODES is one redis-py cannot read (`manage.py check` names it:
+    E001, E002). A Redis error, raised where the client is made, so every caller meets it as it meets
+    Redis being away: a page renders without a start position, the ticket view answers 503, and
+    nothing after a commit turns the request into a 500."""
+
+
 # What Redis failing looks like: redis-py's cluster errors (no node answers) are not RedisErrors.
 REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
@@ -107,6 +115,9 @@ def _connection() -> _Connection:
         if _current is None or _current.where != where:
             if _current is not None:
                 _current.client.close()
-            client = _new_client(where)
+            try:
+                client = _new_client(where)
+            except ValueError as exc:  # what redis-py raises for a URL or node it cannot read
+                raise UnusableRedisSettingError(f"the Redis setting is unusable ({exc})") from exc
             _current = _Connection(where, client, client.register_script(_script_source()))
         return _current

@@ -31,5 +31,10 @@ class PublishBackendError(PublishError):
     """Redis failed or could not be reached; the event may or may not have gone out."""
 
 
+class ChannelRefusedError(PublishBackendError):
+    """Redis is up but refused this channel's publish (one of its keys holds the wrong type, say):
+    other channels' events still go out; this channel's wait until it is repaired."""
+
+
 class TicketBackendError(Exception):
     """Redis failed while issuing or revoking tickets."""

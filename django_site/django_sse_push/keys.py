@@ -39,6 +39,11 @@ def ticket_key(prefix: str, token_hash: str) -> str:
     return f"{prefix}:ticket:{token_hash}"
 
 
+def ended_session_key(prefix: str, session_hash: str) -> str:
+    """Set when the Django session with this SHA-256 hex logged out: tickets it got are refused."""
+    return f"{prefix}:ended-session:{session_hash}"
+
+
 def user_tickets_key(prefix: str, user_id: str) -> str:
     """Sorted set of a user's ticket hashes, scored by expiry time, so they can all be revoked."""
     return f"{prefix}:user-tickets:{user_id}"

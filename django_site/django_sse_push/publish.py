@@ -11,10 +11,11 @@ it exactly once and, per channel, in commit order (django_sse_push/outbox.py say
 from __future__ import annotations
 
 import logging
-from functools import partial
+from functools import cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
+from prometheus_client import Counter
 
 from django_sse_push import outbox
 from django_sse_push._sending import prepare, send
@@ -71,15 +72,54 @@ def publish_on_commit(
     alias = using or DEFAULT_DB_ALIAS
     message = prepare(channel, data, event, as_text=as_text)
     outbox.record(message, using=alias, idempotency_key=validate_idempotency_key(idempotency_key))
-    transaction.on_commit(partial(_send_after_commit, message.channel, alias), using=alias, robust=True)
+
+    def send_after_commit() -> None:
+        _send_after_commit(message.channel, alias)
+
+    # A named function, not a partial: Django's robust handler logs the callable's __qualname__.
+    transaction.on_commit(send_after_commit, using=alias, robust=True)
 
 
 def _send_after_commit(channel: str, using: str) -> None:
-    """The fast path: whatever fails here leaves the event pending for the relay, and only logs."""
+    """The fast path. The data is committed by now, so nothing here may fail the request: whatever
+    goes wrong leaves the event pending for the relay, is counted, and logs."""
     try:
-        progress = outbox.send_channel(channel, using=using, limit=FAST_PATH_LIMIT)
+        progress = outbox.send_channel(channel, using=using, limit=FAST_PATH_LIMIT, wait=True)
     except DatabaseError:
+        _unsent_counter().labels("database").inc()
         logger.warning("events of %r not sent after commit, left to the relay", channel, exc_info=True)
         return
+    except Exception as exc:  # a committed request must not turn into a 500
+        _unsent_counter().labels("error").inc()
+        _log_once(exc)
+        return
     if progress.error is not None:
+        _unsent_counter().labels("redis").inc()
         logger.warning("events of %r not sent after commit, left to the relay: %s", channel, progress.error)
+
+
+# The kinds of unexpected failure already logged with their traceback (a broken setting fails every
+# commit the same way: once is enough to find it; the counter says how often).
+_logged: set[type[BaseException]] = set()
+
+
+def _log_once(exc: Exception) -> None:
+    if type(exc) in _logged:
+        return
+    _logged.add(type(exc))
+    logger.error(
+        "events not sent after commit, left to the relay (logged once per kind of error; "
+        "sse_publish_unsent_after_commit_total counts them): %s",
+        exc,
+        exc_info=exc,
+    )
+
+
+@cache
+def _unsent_counter() -> Counter:
+    """On prometheus_client's default registry, which the site's own metrics view serves, if any."""
+    return Counter(
+        "sse_publish_unsent_after_commit",
+        "Commits whose events the fast path left to the relay, by why: redis, database or error",
+        ["reason"],
+    )

@@ -2,10 +2,15 @@
 
 A ticket is a random token for the browser (cookie `sse_ticket` on /sse/, or `?ticket=` from other
 origins) and, in Redis, `P:ticket:<sha256 hex of the token>` = `{"user": "<pk or empty>", "channels":
-[...]}` with a TTL of SSE_TICKET_TTL_SECONDS. Redis holds only the hash, so a copy of Redis
-yields no usable token. The SSE service checks the ticket when a stream opens; renewing means asking
-for a new one. `revoke_user_tickets` deletes all of a user's tickets and tells every SSE process to
-close that user's streams; logging out does it.
+[...], "session": "<sha256 hex of the session key>"}` with a TTL of SSE_TICKET_TTL_SECONDS. Redis
+holds only hashes, so a copy of Redis yields no usable token or session. The SSE service checks the
+ticket when a stream opens; renewing means asking for a new one. `revoke_user_tickets` deletes all of
+a user's tickets and tells every SSE process to close that user's streams; logging out does it.
+
+A ticket request authenticated just before its session logged out may store its ticket after the
+revocation has deleted the user's tickets. So logging out also leaves a mark, `P:ended-session:<sha256
+hex of the session key>`, and the SSE service refuses any ticket naming that session. The mark lives
+longer than such a ticket can: a ticket expires SSE_TICKET_TTL_SECONDS after its request arrived.
 
 Permissions are checked by the caller (the ticket view uses django_sse_push.permissions.can_read_channel).
 """
@@ -31,6 +36,9 @@ logger = logging.getLogger(__name__)
 COOKIE_NAME = "sse_ticket"
 COOKIE_PATH = "/sse/"
 REVOKE_USER = "revoke-user"
+# How much longer than a ticket a logged-out session's mark lives: covers the time between a request's
+# arrival and its authentication, which middleware may do before the ticket view starts its clock.
+ENDED_SESSION_MARGIN_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -40,14 +48,28 @@ class Ticket:
     expires_in: int
 
 
-def issue_ticket(user: Any, channels: Sequence[str]) -> Ticket:
-    """Stores a new ticket for `channels` held by `user` (anonymous users get one with no user)."""
+def issue_ticket(
+    user: Any, channels: Sequence[str], *, session_key: str | None = None, asked_at: float | None = None
+) -> Ticket:
+    """Stores a new ticket for `channels` held by `user` (anonymous users get one with no user).
+
+    `session_key`: the session that authenticated the request; its logout refuses the ticket.
+    `asked_at`: when the request arrived (`time.monotonic()`), before it was authenticated; the
+    ticket expires SSE_TICKET_TTL_SECONDS after that, so no ticket outlives its session's mark.
+    """
     token = secrets.token_urlsafe(32)
-    token_hash = hashlib.sha256(token.encode()).hexdigest()
+    token_hash = _sha256(token)
     ttl: int = push_settings().TICKET_TTL_SECONDS
+    if asked_at is not None:
+        ttl -= int(time.monotonic() - asked_at)  # whole seconds: the mark's margin covers the rest
+        if ttl < 1:
+            raise TicketBackendError("the request took longer than a ticket lives; ask again")
     prefix: str = push_settings().KEY_PREFIX
     user_id = str(user.pk) if user.is_authenticated else ""
-    value = json.dumps({"user": user_id, "channels": list(channels)}, separators=(",", ":"))
+    stored: dict[str, Any] = {"user": user_id, "channels": list(channels)}
+    if session_key:
+        stored["session"] = _sha256(session_key)
+    value = json.dumps(stored, separators=(",", ":"))
     try:
         client = get_client()
         # One Redis: the ticket and its entry in the user's set appear together (MULTI), so a
@@ -94,11 +116,30 @@ def revoke_user_tickets(user: Any) -> int:
     return deleted
 
 
+def end_session(session_key: str) -> None:
+    """Marks the session as logged out: the SSE service refuses every ticket it got, including one
+    stored after this (its request was authenticated before the logout)."""
+    ttl = push_settings().TICKET_TTL_SECONDS + ENDED_SESSION_MARGIN_SECONDS
+    name = keys.ended_session_key(push_settings().KEY_PREFIX, _sha256(session_key))
+    try:
+        get_client().set(name, "1", ex=ttl)
+    except REDIS_ERRORS as exc:
+        raise TicketBackendError(f"could not mark a session as logged out: {exc}") from exc
+
+
 def revoke_on_logout(sender: object, request: object, user: Any, **kwargs: object) -> None:
-    """`user_logged_out` receiver. Logging out must not fail with Redis, so a failure is only logged."""
+    """`user_logged_out` receiver: marks the session ended, then revokes the user's tickets. Logging
+    out must not fail with Redis, so a failure is only logged."""
     if user is None or not user.is_authenticated:
         return
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
     try:
+        if session_key:
+            end_session(session_key)
         revoke_user_tickets(user)
     except TicketBackendError:
         logger.exception("tickets of user %s not revoked at logout; they expire on their own", user.pk)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -22,6 +24,9 @@ def ticket(request: HttpRequest) -> HttpResponse:
     """Form field `channel`, repeated. 200 with the ticket (also set as the cookie; `null` for an
     anonymous visitor asking only for public channels, which need none), 400 for bad names, 403
     listing the channels this user may not read, 503 when Redis is down."""
+    # Before request.user is first read (authenticating the request): a ticket lives no longer
+    # than its session's logout mark (tickets.py).
+    asked_at = time.monotonic()
     channels = list(dict.fromkeys(request.POST.getlist("channel")))
     if not channels:
         return JsonResponse({"error": "no channel given: send channel=<name>, repeated"}, status=400)
@@ -40,7 +45,10 @@ def ticket(request: HttpRequest) -> HttpResponse:
             {"ticket": None, "expires_in": push_settings().TICKET_TTL_SECONDS, "channels": channels}
         )
     try:
-        issued = issue_ticket(request.user, channels)
+        session = getattr(request, "session", None)
+        issued = issue_ticket(
+            request.user, channels, session_key=getattr(session, "session_key", None), asked_at=asked_at
+        )
     except TicketBackendError:
         return JsonResponse({"error": "tickets are unavailable right now; retry later"}, status=503)
     response = JsonResponse(

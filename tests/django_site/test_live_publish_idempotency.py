@@ -75,3 +75,20 @@ def test_an_invalid_key_is_refused_and_nothing_is_written(
         publish("orders", 1, idempotency_key=key)  # type: ignore[arg-type]
 
     assert redis_client.keys(f"{key_prefix}*") == []
+
+
+def test_idempotency_memory_is_bounded_per_channel_not_by_the_publish_rate(
+    settings: Settings, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """Every key was kept for SSE_IDEMPOTENCY_SECONDS whatever the rate: about 262 bytes an event,
+    1.8 GB an hour at 1,900 events/s on one channel. Now a channel keeps only its newest keys (as
+    many as its stream keeps events, at least ten relay batches), which covers every repeat a sender
+    can still make; the newest are still recognised."""
+    settings.SSE_STREAM_MAXLEN = 50
+    settings.SSE_OUTBOX_BATCH_SIZE = 3
+    ids = [publish("orders", n, idempotency_key=f"k{n}") for n in range(80)]
+
+    assert redis_client.hlen(keys.idempotency_key(key_prefix, "orders")) == 50
+    assert redis_client.zcard(keys.idempotency_times_key(key_prefix, "orders")) == 50
+    assert publish("orders", 79, idempotency_key="k79") == ids[79]
+    assert publish("orders", 30, idempotency_key="k30") == ids[30]

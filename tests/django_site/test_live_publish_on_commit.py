@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 import redis
 from django.db import transaction
+from prometheus_client import REGISTRY
+from pytest_django.fixtures import Settings
 
 from django_sse_push import keys
 from django_sse_push.exceptions import InvalidChannelError, PayloadNotSerializableError
+from django_sse_push.models import OutboxEvent
 from django_sse_push.publish import publish_on_commit
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,3 +68,27 @@ def test_data_is_serialised_at_call_time_so_later_changes_do_not_leak(
 
     [(_, fields)] = _stream(redis_client, key_prefix)
     assert fields[b"data"] == b'{"status":"paid"}'
+
+
+def test_a_fast_path_that_raises_after_the_commit_leaves_the_event_to_the_relay_without_a_500(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fast path was registered as `on_commit(partial(...), robust=True)`: when it raised anything
+    but a database or Redis error (here a stream length that is not a number, which only
+    `manage.py check` names and gunicorn runs no checks), Django's robust handler itself failed on
+    `partial.__qualname__`, and a request whose write had committed answered 500, so a retry
+    duplicated it. Now the event waits in the outbox, the reason is logged once, and each such commit
+    is counted."""
+    settings.SSE_STREAM_MAXLEN = "lots"
+    before = REGISTRY.get_sample_value("sse_publish_unsent_after_commit_total", {"reason": "error"}) or 0
+
+    with caplog.at_level(logging.ERROR, logger="django_sse_push.publish"):
+        for n in range(3):
+            with transaction.atomic():
+                publish_on_commit("orders", n)
+
+    assert [json.loads(bytes(row.data)) for row in OutboxEvent.objects.all()] == [0, 1, 2]
+    [logged] = [r for r in caplog.records if r.name == "django_sse_push.publish"]
+    assert "not supported between" in logged.getMessage()
+    after = REGISTRY.get_sample_value("sse_publish_unsent_after_commit_total", {"reason": "error"})
+    assert after == before + 3

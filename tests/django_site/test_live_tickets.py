@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from django.contrib.auth import get_user_model
+from django.db import connections
+from django.http import HttpResponse
 from django.test import Client
 from pytest_django.fixtures import Settings
 
+from devstack.services import KEY_PREFIX, RedisServer, SseService
 from devstack.tickets import ticket_key
 from django_sse_push import keys
 from django_sse_push._redis import get_client
 from django_sse_push.exceptions import TicketBackendError
 from django_sse_push.tickets import Ticket, issue_ticket, revoke_user_tickets
+from tests.integration.redis_proxy import DelayingProxy
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +72,9 @@ def test_a_user_gets_a_ticket_for_their_channel_in_json_and_in_a_cookie(
     assert "no-store" in response["Cache-Control"]
 
     stored, ttl = _stored(redis_client, key_prefix, token)
-    assert stored == {"user": str(alice.pk), "channels": channels}
+    # The session by its hash only: its logout refuses the ticket, and Redis never holds the key.
+    session = hashlib.sha256(as_alice.session.session_key.encode()).hexdigest()
+    assert stored == {"user": str(alice.pk), "channels": channels, "session": session}
     assert 290 <= ttl <= 300
 
 
@@ -244,6 +253,23 @@ def test_logout_still_works_when_redis_is_down(
         revoke_user_tickets(get_user_model().objects.get(username="alice"))
 
 
+def test_a_redis_url_redis_py_cannot_read_makes_the_ticket_view_a_503_and_logout_a_redirect(
+    as_alice: Client, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis URL redis-py refuses (a port that is not a number) raised `ValueError` where the client
+    was made, past the views' handling of Redis errors: under gunicorn, which runs no system checks,
+    `POST /live/ticket` and logging out were 500s. The setting is now met as Redis being away: the
+    documented 503 that live.js retries, and a logout that still logs the user out."""
+    settings.SSE_REDIS_URL = "redis://127.0.0.1:63a9/0"
+
+    response = as_alice.post("/live/ticket", {"channel": "public.x"})
+    assert response.status_code == 503
+    assert "retry later" in response.json()["error"]
+
+    assert as_alice.post("/accounts/logout/").status_code == 302
+    assert "Redis setting is unusable" in caplog.text
+
+
 def test_the_users_ticket_set_forgets_expired_tickets(
     as_alice: Client, alice: Any, settings: Settings, redis_client: redis.Redis, key_prefix: str
 ) -> None:
@@ -255,3 +281,40 @@ def test_the_users_ticket_set_forgets_expired_tickets(
 
     assert redis_client.zcard(tickets) == 2
     assert redis_client.zscore(tickets, "0" * 64) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ticket_stored_after_its_sessions_logout_cannot_open_a_stream(
+    alice: Any, settings: Settings, redis_server: RedisServer, sse_service: SseService
+) -> None:
+    """A ticket request authenticated before logout stored its ticket after the revocation had
+    deleted the user's tickets (here its write reaches Redis 1.5 s late): nothing recorded the
+    logout, so the ticket opened the user's private channel for its whole TTL. Now the logout marks
+    its session ended, and the SSE service refuses a ticket of that session whenever it was stored."""
+    settings.SSE_KEY_PREFIX = KEY_PREFIX
+    asking, leaving = Client(), Client()
+    asking.force_login(alice)
+    leaving.cookies = asking.cookies
+    channel = f"user.{alice.pk}"
+    answers: list[HttpResponse] = []
+
+    def ask() -> None:
+        try:
+            answers.append(asking.post("/live/ticket", {"channel": channel}))
+        finally:
+            connections.close_all()
+
+    with DelayingProxy(redis_server.port, b":ticket:", 1.5, requests=True) as proxy:
+        settings.SSE_REDIS_URL = proxy.url
+        asked = threading.Thread(target=ask)
+        asked.start()
+        assert proxy.delayed.wait(5)
+        assert leaving.post("/accounts/logout/").status_code == 302
+        asked.join(10)
+    [answer] = answers
+    assert answer.status_code == 200
+
+    url, ticket = f"{sse_service.url}/sse/{channel}", answer.json()["ticket"]
+    with httpx.stream("GET", url, params={"ticket": ticket}, timeout=5) as response:
+        assert response.status_code == 401
+        assert b"its session logged out" in response.read()

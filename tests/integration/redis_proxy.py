@@ -1,4 +1,5 @@
-"""A TCP proxy in front of redis-server that holds back one reply for a while: a Redis that answers late."""
+"""A TCP proxy in front of redis-server that holds back one reply (or one request) for a while: a Redis
+that answers late, or a command that reaches it late."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from devstack.processes import free_port
 
 
 class DelayingProxy:
-    """Forwards 127.0.0.1:`port` to Redis on `upstream`. The first reply holding `marker` (and
-    everything after it on that connection, so order is kept) is delivered `delay` seconds late."""
+    """Forwards 127.0.0.1:`port` to Redis on `upstream`. The first reply holding `marker` (with
+    `requests`, the first command sent holding it), and everything after it on that connection, so
+    order is kept, is delivered `delay` seconds late."""
 
-    def __init__(self, upstream: int, marker: bytes, delay: float) -> None:
+    def __init__(self, upstream: int, marker: bytes, delay: float, requests: bool = False) -> None:
         self.upstream = upstream
         self.marker = marker
         self.delay = delay
+        self.requests = requests
         self.port = free_port()
         self.delayed = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", self.port))
@@ -45,13 +48,13 @@ class DelayingProxy:
                 return
             server = socket.create_connection(("127.0.0.1", self.upstream))
             self._sockets += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, server, self.requests), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, not self.requests), daemon=True).start()
 
-    def _pump(self, source: socket.socket, target: socket.socket, replies: bool) -> None:
+    def _pump(self, source: socket.socket, target: socket.socket, held: bool) -> None:
         try:
             while data := source.recv(65536):
-                if replies and self.marker in data and not self.delayed.is_set():
+                if held and self.marker in data and not self.delayed.is_set():
                     self.delayed.set()
                     time.sleep(self.delay)
                 target.sendall(data)

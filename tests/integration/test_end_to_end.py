@@ -8,6 +8,7 @@ import re
 import httpx
 
 from devstack.stack import Stack
+from sse_service.protocol import channel_list_tag
 from tests.support.sse import open_stream
 
 ID = re.compile(r"\d+-\d+")
@@ -22,7 +23,7 @@ async def test_manage_py_publish_reaches_a_client_through_nginx(stack: Stack, ch
     assert stream.response.headers["content-type"].startswith("text/event-stream")
     # Heartbeats (every second here) may come first: manage.py takes about as long to start.
     assert stream.raw.replace(b": ping\n\n", b"") == (
-        f"retry: 3000\nid: {channel}/0-0\n: connected\n\n".encode()
+        f"retry: 3000\nid: {channel}/0-0\nevent: sse.start\ndata: {{}}\n: connected\n\n".encode()
         + f'id: {channel}/{event_id}\nevent: notice\ndata: {{"text":"hi","n":1}}\n\n'.encode()
     )
 
@@ -38,10 +39,11 @@ async def test_django_publish_reaches_several_channels_on_one_connection(stack: 
         first, second = stack.django.manage("shell", "-v", "0", "-c", code).stdout.split()
         await stream.wait_for_events(2)
     # Each id also carries the connection's other channels' positions, so one id resumes both
-    # (the other channel had no events yet: 0-0).
+    # (the other channel had no events yet: 0-0), by its index in the connection's channel list.
+    tag = channel_list_tag([channel, other]).decode()
     assert stream.raw.endswith(
-        f'id: {channel}/{first},{other}/0-0\ndata: {{"when":"2026-01-02"}}\n\n'.encode()
-        + f'id: {other}/{second},{channel}/{first}\nevent: update\ndata: ["x",1.5,null]\n\n'.encode()
+        f'id: {channel}/{first},~{tag},1:0-0\ndata: {{"when":"2026-01-02"}}\n\n'.encode()
+        + f'id: {other}/{second},~{tag},0:{first}\nevent: update\ndata: ["x",1.5,null]\n\n'.encode()
     )
     assert [json.loads(e.data) for e in stream.events] == [{"when": "2026-01-02"}, ["x", 1.5, None]]
 

@@ -11,6 +11,7 @@ import httpx
 import redis
 
 from devstack.services import SseService
+from sse_service.protocol import channel_list_tag
 from tests.integration.probes import scrape
 from tests.support.publish import publish
 from tests.support.sse import open_stream
@@ -72,11 +73,12 @@ async def test_several_channels_on_one_connection_in_publish_order(
         second = publish(redis_client, other, '{"b":2}', event="update")
         third = publish(redis_client, channel, '"three"')
         await stream.wait_for_events(3)
+    tag = channel_list_tag([channel, other]).decode()
     assert stream.raw == (
-        f"retry: 3000\nid: {channel}/0-0,{other}/0-0\n: connected\n\n".encode()
-        + f'id: {channel}/{first},{other}/0-0\ndata: {{"a":1}}\n\n'.encode()
-        + f'id: {other}/{second},{channel}/{first}\nevent: update\ndata: {{"b":2}}\n\n'.encode()
-        + f'id: {channel}/{third},{other}/{second}\ndata: "three"\n\n'.encode()
+        f"retry: 3000\nid: {channel}/0-0,~{tag},1:0-0\nevent: sse.start\ndata: {{}}\n: connected\n\n".encode()
+        + f'id: {channel}/{first},~{tag},1:0-0\ndata: {{"a":1}}\n\n'.encode()
+        + f'id: {other}/{second},~{tag},0:{first}\nevent: update\ndata: {{"b":2}}\n\n'.encode()
+        + f'id: {channel}/{third},~{tag},1:{second}\ndata: "three"\n\n'.encode()
     )
     assert [e.channel for e in stream.events] == [channel, other, channel]
 

@@ -54,7 +54,7 @@ async def test_posts_while_the_boards_master_is_down_reach_a_follower_exactly_on
         async with asyncio.timeout(30):
             while cluster.master_of_key(f"sse:{{{BOARD_CHANNEL}}}") == master:
                 await asyncio.sleep(0.1)
-            while await scrape(stack.relay.metrics_url, "sse_outbox_pending_events"):
+            while await scrape(stack.relay.metrics_url, 'sse_outbox_pending_events{database="default"}'):
                 await asyncio.sleep(0.1)
         statuses.append(await post_to_board(alice, f"{marker} after"))
         followed = await follower
@@ -63,7 +63,7 @@ async def test_posts_while_the_boards_master_is_down_reach_a_follower_exactly_on
     assert not followed.timed_out, followed
     assert texts(followed.events, marker) == [*posted, f"{marker} after"]
     # The outage was real: the relay, not the posts' own requests, sent some of them.
-    assert await scrape(stack.relay.metrics_url, "sse_outbox_events_sent_total") > 0
+    assert await scrape(stack.relay.metrics_url, 'sse_outbox_events_sent_total{database="default"}') > 0
 
 
 async def test_the_board_answers_and_keeps_posts_with_every_cluster_node_down(stack: Stack) -> None:
@@ -81,5 +81,5 @@ async def test_the_board_answers_and_keeps_posts_with_every_cluster_node_down(st
     assert posted == 200 and pages == [200, 200, 200]
     assert presence["listeners"] is None
     async with asyncio.timeout(10):
-        while not await scrape(stack.relay.metrics_url, "sse_outbox_pending_events"):
+        while not await scrape(stack.relay.metrics_url, 'sse_outbox_pending_events{database="default"}'):
             await asyncio.sleep(0.1)

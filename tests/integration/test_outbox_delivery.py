@@ -33,7 +33,7 @@ async def test_posts_while_redis_is_stopped_reach_a_follower_exactly_once_in_ord
     marker = uuid.uuid4().hex[:8]
     posted = [f"{marker} post {n}" for n in range(5)]
     url = f"{stack.nginx.url}/sse/{BOARD_CHANNEL}"
-    sent_before = await metric(stack.relay.metrics_url, "sse_outbox_events_sent_total")
+    sent_before = await metric(stack.relay.metrics_url, 'sse_outbox_events_sent_total{database="default"}')
     async with board_author(stack.nginx.url) as alice:
         follower = await following(url, received(marker, len(posted) + 1))
         await asyncio.to_thread(stack.redis.stop)
@@ -46,7 +46,7 @@ async def test_posts_while_redis_is_stopped_reach_a_follower_exactly_once_in_ord
         finally:
             await asyncio.to_thread(stack.redis.start)
         async with asyncio.timeout(20):
-            while await metric(stack.relay.metrics_url, "sse_outbox_pending_events"):
+            while await metric(stack.relay.metrics_url, 'sse_outbox_pending_events{database="default"}'):
                 await asyncio.sleep(0.1)
         # Sent at once, after the relay's.
         statuses.append(await post_to_board(alice, f"{marker} after"))
@@ -57,4 +57,6 @@ async def test_posts_while_redis_is_stopped_reach_a_follower_exactly_once_in_ord
     assert texts(followed.events, marker) == [*posted, f"{marker} after"]
     # Those posted during the outage went out through the relay (the last one too, if the site's first
     # send after the restart met a connection Redis had closed).
-    assert await metric(stack.relay.metrics_url, "sse_outbox_events_sent_total") - sent_before >= len(posted)
+    assert await metric(
+        stack.relay.metrics_url, 'sse_outbox_events_sent_total{database="default"}'
+    ) - sent_before >= len(posted)

@@ -93,9 +93,13 @@ def test_two_relays_at_once_share_the_work_without_sending_anything_twice(
     relays = [stack.relay.start(), second.start()]
     try:
         wait_for(lambda: pending_rows(postgres) == 0, 60, "the outbox to empty")
-        sent = [asyncio.run(scrape(relay.metrics_url, "sse_outbox_events_sent_total")) for relay in relays]
+        sent = [
+            asyncio.run(scrape(relay.metrics_url, 'sse_outbox_events_sent_total{database="default"}'))
+            for relay in relays
+        ]
         duplicates = [
-            asyncio.run(scrape(relay.metrics_url, "sse_outbox_duplicates_total")) for relay in relays
+            asyncio.run(scrape(relay.metrics_url, 'sse_outbox_duplicates_total{database="default"}'))
+            for relay in relays
         ]
     finally:
         second.stop()
@@ -124,7 +128,7 @@ def test_a_relay_killed_mid_batch_and_restarted_duplicates_nothing(
     wait_for(lambda: pending_rows(postgres) == 0, 60, "the outbox to empty")
 
     assert_exactly_once_in_order(stack, backlog)
-    assert asyncio.run(scrape(stack.relay.metrics_url, "sse_outbox_duplicates_total")) > 0
+    assert asyncio.run(scrape(stack.relay.metrics_url, 'sse_outbox_duplicates_total{database="default"}')) > 0
 
 
 async def test_redis_restarted_under_a_batch_loses_nothing_a_follower_sees(
@@ -144,7 +148,7 @@ async def test_redis_restarted_under_a_batch_loses_nothing_a_follower_sees(
     followed = await follower
 
     # The restart did fall in the middle: some sends failed and were retried.
-    assert await scrape(stack.relay.metrics_url, "sse_outbox_send_retries_total") > 0
+    assert await scrape(stack.relay.metrics_url, 'sse_outbox_send_retries_total{database="default"}') > 0
     assert_exactly_once_in_order(stack, backlog)
     assert not followed.timed_out, followed
     assert [json.loads(event.data) for event in followed.events] == list(range(backlog[watched]))

@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from devstack import tickets
-from devstack.processes import free_port
-from devstack.services import RedisServer, SseService
+from devstack.processes import free_port, wait_until
+from devstack.services import RedisServer, SseService, http_status
 from tests.conftest import TEST_SSE_ENV
 from tests.integration.probes import scrape
 from tests.support.publish import publish
@@ -192,6 +192,46 @@ async def test_after_a_redis_outage_ticketed_streams_are_closed_and_must_show_th
             await ticketed.read_to_end(timeout=15)
             assert not public.ended
         assert (await scrape(service))['sse_streams_ended_total{reason="control channel resubscribed"}'] == 1
+    finally:
+        service.stop()
+        own_redis.stop()
+
+
+async def test_a_stream_opened_as_redis_comes_back_is_not_closed_when_the_control_channel_returns(
+    tmp_path: Path, private_channel: str, user_id: str
+) -> None:
+    """Regression: a page loaded during a Redis outage got its ticket once Redis was back, and the
+    service closed its new stream 1 ms after opening it (`control channel resubscribed`): every
+    ticketed stream registered before the control channel was subscribed again was closed, this one
+    too, although its ticket, read after Redis was back, could not have been revoked unheard. Its
+    browser reconnected and, with live.js then, lost what was published meanwhile."""
+    own_redis = RedisServer(tmp_path, free_port()).start()
+    service = SseService(tmp_path, own_redis.url, free_port(), env=TEST_SSE_ENV).start()
+    try:
+        own_redis.stop()
+        wait_until(lambda: http_status(service.port, "/readyz") == 503, 10, "the service noticing")
+        await asyncio.sleep(4)  # long enough that the subscription's next try is seconds away
+        own_redis.start()
+        with own_redis.client() as client:
+            token = tickets.issue(client, [private_channel], user=user_id)
+        async with AsyncExitStack() as streams:
+            # The first ticket read may meet the command client's connection from before: a 503.
+            for _ in range(20):
+                stream = await streams.enter_async_context(
+                    open_stream(f"{service.url}/sse/{private_channel}", headers=cookie(token), timeout=15)
+                )
+                if stream.response.status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert stream.response.status_code == 200
+            wait_until(lambda: http_status(service.port, "/readyz") == 200, 15, "the subscription back")
+            with own_redis.client() as client:
+                sent = publish(client, private_channel, '"after the outage"')
+            events = await stream.wait_for_events(1, timeout=5)
+            assert [(e.stream_id, e.data) for e in events] == [(sent, '"after the outage"')]
+            assert not stream.ended
+        metrics = await scrape(service)
+        assert metrics['sse_streams_ended_total{reason="control channel resubscribed"}'] == 0
     finally:
         service.stop()
         own_redis.stop()

@@ -32,8 +32,8 @@ async def test_one_id_resumes_every_channel_of_a_connection(
         publish(redis_client, a, "0")
         publish(redis_client, b, "1")
         seen = await stream.wait_for_events(2)
-    # The last id names both channels' positions: `<b>/<id>,<a>/<id>`.
-    assert seen[-1].id.count(",") == 1
+    # The last id names both channels' positions: `<b>/<id>,~<tag>,0:<a's id>`.
+    assert seen[-1].id.endswith(f",0:{seen[0].stream_id}")
     missed = [publish(redis_client, b, "2"), publish(redis_client, a, "3"), publish(redis_client, b, "4")]
     async with open_stream(url, headers={"Last-Event-ID": seen[-1].id}) as stream:
         events = await stream.wait_for_events(3)
@@ -73,7 +73,7 @@ async def test_position_older_than_retention_gets_a_reset_event(
     reset = (
         f'id: {channel}/{newest}\nevent: reset\ndata: {{"channel":"{channel}","reason":"history trimmed"}}'
     )
-    opening = f"retry: 3000\nid: {channel}/{first}\n: connected\n\n"
+    opening = f"retry: 3000\nid: {channel}/{first}\nevent: sse.start\ndata: {{}}\n: connected\n\n"
     assert stream.raw.startswith((opening + reset + "\n\n").encode())
     assert (events[1].id, events[1].data) == (f"{channel}/{live}", '"live"')
 
@@ -115,8 +115,8 @@ async def test_a_browser_reconnecting_before_its_first_event_loses_nothing(
 ) -> None:
     """Regression: a stream opened with `retry:` and `: connected` but no `id:`, so a browser whose
     connection dropped before its first event had no Last-Event-ID to send and started again at the
-    newest event, losing what was published while it was away. The opening now carries an id-only
-    block: each channel's start position, which sets the browser's last event id and dispatches nothing."""
+    newest event, losing what was published while it was away. The opening now carries each channel's
+    start position, which sets the browser's last event id, under a type pages do not listen to."""
     other = channel + ".b"
     publish(redis_client, channel, '"before"')
     url = f"{sse_service.url}/sse/?channel={channel}&channel={other}"
@@ -128,3 +128,21 @@ async def test_a_browser_reconnecting_before_its_first_event_loses_nothing(
         url, lambda events: len(events) >= 2, timeout=5, last_event_id=first.last_event_id
     )
     assert [(e.channel, e.stream_id) for e in followed.events] == [(channel, missed[0]), (other, missed[1])]
+
+
+async def test_an_id_of_stream_1_naming_every_channel_still_resumes_them_all(
+    sse_service: SseService, redis_client: redis.Redis, channel: str
+) -> None:
+    """Stream 2 names a connection's other channels by index; a client holding an id from before
+    (`<channel>/<id>,<other channel>/<id>`) still resumes every channel from it."""
+    other = channel + ".b"
+    seen = [publish(redis_client, channel, '"a0"'), publish(redis_client, other, '"b0"')]
+    missed = [publish(redis_client, other, '"b1"'), publish(redis_client, channel, '"a1"')]
+    url = f"{sse_service.url}/sse/?channel={channel}&channel={other}"
+    async with open_stream(
+        url, headers={"Last-Event-ID": f"{other}/{seen[1]},{channel}/{seen[0]}"}
+    ) as stream:
+        events = await stream.wait_for_events(2)
+    assert sorted((e.channel, e.stream_id) for e in events) == sorted(
+        [(other, missed[0]), (channel, missed[1])]
+    )

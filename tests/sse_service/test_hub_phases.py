@@ -190,15 +190,6 @@ async def test_an_idle_stream_gets_the_heartbeat_and_shutdown_ends_every_stream(
     assert late.end is End.SERVER_SHUTDOWN
 
 
-async def test_the_process_wide_channel_cap_counts_only_new_channels(redis_server: RedisServer) -> None:
-    commands = aioredis.Redis.from_url(redis_server.url)
-    capped = Hub(Settings(max_channels_per_process=1), commands, SingleRedis(redis_server.url))
-    capped._channels["a"] = channels.ChannelState("a", b"sse:{a}")
-    assert capped.has_room_for(["a"])
-    assert not capped.has_room_for(["a", "b"])
-    await commands.aclose()
-
-
 async def test_a_fill_overtaken_between_two_pages_leaves_no_gap(
     redis_server: RedisServer, redis_client: redis.Redis, channel: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,7 +7,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 import pytest
 
 from sse_service.exceptions import Refused
-from sse_service.limits import ConnectionLimits, client_address
+from sse_service.limits import ChannelRefused, ChannelRoom, ConnectionLimits, RoomRefusal, client_address
 
 LOOPBACK = (ip_network("127.0.0.1"), ip_network("::1"))
 
@@ -73,3 +73,40 @@ def test_a_refused_request_takes_no_slot() -> None:
         limits.acquire("user:1", "y")
     # "y" was not counted by the refused attempt.
     limits.acquire("user:2", "y")
+
+
+class Served:
+    def __init__(self, *channels: str) -> None:
+        self.channels = set(channels)
+
+    @property
+    def channel_count(self) -> int:
+        return len(self.channels)
+
+    def serves(self, channel: str) -> bool:
+        return channel in self.channels
+
+
+def test_the_process_wide_channel_cap_counts_only_new_channels() -> None:
+    room = ChannelRoom(2, 0, ["public."])
+    room.check(["public.a", "public.b"], Served("public.a"))
+    room.check(["public.a", "public.b"], Served("public.a", "public.b"))
+    with pytest.raises(ChannelRefused) as refused:
+        room.check(["public.c"], Served("public.a", "public.b"))
+    assert (refused.value.status, refused.value.reason) == (503, RoomRefusal.PROCESS_FULL)
+
+
+def test_the_reserve_is_for_streams_adding_only_private_channels() -> None:
+    room = ChannelRoom(4, 2, ["public."])
+    served = Served("public.a", "public.b")
+    with pytest.raises(ChannelRefused) as refused:
+        room.check(["public.c"], served)
+    assert refused.value.reason is RoomRefusal.PUBLIC_FULL
+    assert refused.value.message == "Too many public channels on this server: at most 2; retry later\n"
+    with pytest.raises(ChannelRefused):
+        room.check(["user.7", "public.c"], served)
+    room.check(["user.7", "public.a"], served)
+    room.check(["user.7", "user.8"], served)
+    with pytest.raises(ChannelRefused) as refused:
+        room.check(["user.7", "user.8", "user.9"], served)
+    assert refused.value.reason is RoomRefusal.PROCESS_FULL

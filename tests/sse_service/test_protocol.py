@@ -7,6 +7,7 @@ from sse_service.protocol import (
     EnvelopeError,
     PositionError,
     RedisNames,
+    channel_list_tag,
     encode_frame,
     encode_opening,
     format_positions,
@@ -64,34 +65,77 @@ def test_empty_data_still_makes_a_frame() -> None:
 
 
 def test_the_opening_tells_the_browser_when_to_retry() -> None:
-    assert encode_opening(2500, {}) == b"retry: 2500\n: connected\n\n"
+    assert encode_opening(2500, ["news"], {}) == b"retry: 2500\n: connected\n\n"
 
 
-def test_the_opening_id_carries_every_channels_start_without_data() -> None:
-    opening = encode_opening(100, {"news": (5, 1), "user.7": (0, 0)})
-    assert opening == b"retry: 100\nid: news/5-1,user.7/0-0\n: connected\n\n"
-    assert parse_positions("news/5-1,user.7/0-0") == {"news": (5, 1), "user.7": (0, 0)}
+def test_the_opening_carries_every_channels_start_with_data_under_the_services_own_type() -> None:
+    """Regression: the opening block was `id:` alone, and clients that dispatch only blocks with data
+    (npm eventsource 3) never took its id, so they resumed from the newest event after an early
+    reconnect and lost what was published meanwhile."""
+    opening = encode_opening(100, ["news", "user.7"], {"news": (5, 1), "user.7": (0, 0)})
+    tag = channel_list_tag(["news", "user.7"]).decode()
+    assert (
+        opening
+        == f"retry: 100\nid: news/5-1,~{tag},1:0-0\nevent: sse.start\ndata: {{}}\n: connected\n\n".encode()
+    )
+    assert parse_positions(f"news/5-1,~{tag},1:0-0", ["news", "user.7"]) == {"news": (5, 1), "user.7": (0, 0)}
 
 
-def test_an_event_id_names_its_own_channel_first_then_the_connections_others() -> None:
-    assert parse_positions("news/1700000000000-0") == {"news": (1700000000000, 0)}
-    assert parse_positions("news/5-1,user.7/3-0") == {"news": (5, 1), "user.7": (3, 0)}
+def test_an_event_id_names_its_own_channel_first_then_the_others_by_index() -> None:
+    channels = ["news", "user.7"]
+    tag = channel_list_tag(channels).decode()
+    assert parse_positions("news/1700000000000-0", channels) == {"news": (1700000000000, 0)}
+    assert parse_positions(f"user.7/3-0,~{tag},0:5-1", channels) == {"news": (5, 1), "user.7": (3, 0)}
+
+
+def test_ids_of_wire_contract_1_naming_every_channel_are_still_read() -> None:
+    assert parse_positions("news/5-1,user.7/3-0", ["news", "user.7"]) == {"news": (5, 1), "user.7": (3, 0)}
+
+
+def test_indexes_made_for_another_channel_list_are_ignored() -> None:
+    tag = channel_list_tag(["news", "user.7"]).decode()
+    assert parse_positions(f"news/5-1,~{tag},1:3-0", ["news", "user.8"]) == {"news": (5, 1)}
 
 
 def test_positions_round_trip_through_the_id_suffix() -> None:
-    positions = {"user.7": (3, 0), "public.board": (1700000000000, 12)}
-    assert parse_positions("news/5-1" + format_positions(positions).decode()) == {"news": (5, 1), **positions}
+    channels = ["news", "user.7", "public.board"]
+    tag = channel_list_tag(channels)
+    positions = {"news": (5, 1), "user.7": (3, 0), "public.board": (1700000000000, 12)}
+    last_event_id = "news/5-1" + format_positions(channels, tag, "news", positions).decode()
+    assert parse_positions(last_event_id, channels) == positions
+
+
+def test_the_id_of_32_channels_of_128_characters_stays_short() -> None:
+    """Regression: the id named every channel, so at the documented maxima (32 channels of 128
+    characters) live.js's reconnect URL was 8,795 characters and nginx answered 414."""
+    channels = [f"{n:02d}" + "x" * 126 for n in range(32)]
+    positions = {channel: (1700000000000 + n, n) for n, channel in enumerate(channels)}
+    suffix = format_positions(channels, channel_list_tag(channels), channels[0], positions)
+    assert len(channels[0]) + 20 + len(suffix) < 1000
 
 
 @pytest.mark.parametrize(
     "last_event_id",
-    ["", "news", "news/", "/1-0", "news/1-0,", "news/1-0,,x/2-0", "news/1", "bad name/1-0", "news/1-0;x/2-0"],
+    [
+        "",
+        "news",
+        "news/",
+        "/1-0",
+        "news/1-0,",
+        "news/1-0,,x/2-0",
+        "news/1",
+        "bad name/1-0",
+        "news/1-0;x/2-0",
+        "news/1-0,~00000000,2:1-0",
+        "news/1-0,~00000000,x:1-0",
+        "news/1-0,~00000000,1/1-0",
+    ],
 )
 def test_malformed_event_ids_are_refused(last_event_id: str) -> None:
     with pytest.raises(PositionError):
-        parse_positions(last_event_id)
+        parse_positions(last_event_id, ["news", "user.7"])
 
 
 def test_an_id_with_too_many_positions_is_refused_before_parsing_them_all() -> None:
     with pytest.raises(PositionError, match="more than 256"):
-        parse_positions(",".join(f"c{n}/1-0" for n in range(300)))
+        parse_positions(",".join(f"c{n}/1-0" for n in range(300)), ["c0"])

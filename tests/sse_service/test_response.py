@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 import redis.asyncio as aioredis
@@ -48,10 +48,14 @@ async def hub(redis_server: RedisServer) -> AsyncIterator[Hub]:
     await commands.aclose()
 
 
+async def no_tickets(digests: Sequence[str]) -> list[bool]:
+    return [False] * len(digests)
+
+
 def respond(hub: Hub, channel: str, client: Client) -> asyncio.Task[None]:
     """Runs a response in a task of its own, as the server runs each request."""
     admission = Admission(
-        "203.0.113.7", None, ConnectionLimits(99, 99).acquire(None, "x"), Revocations("sse"), 0
+        "203.0.113.7", None, ConnectionLimits(99, 99).acquire(None, "x"), Revocations("sse", no_tickets), 0
     )
     response = HubEventSourceResponse(hub, (channel,), Settings(retry_ms=100), admission)
     scope = {"type": "http", "method": "GET", "path": f"/sse/{channel}"}
@@ -98,7 +102,7 @@ async def test_a_head_request_gives_its_connection_slot_back(hub: Hub, channel: 
     """HEAD answers the headers without streaming; its slot must be free again at once, or a client
     repeating HEAD would use up its address's limit for good."""
     limits = ConnectionLimits(99, 1)
-    admission = Admission("203.0.113.7", None, limits.acquire(None, "x"), Revocations("sse"), 0)
+    admission = Admission("203.0.113.7", None, limits.acquire(None, "x"), Revocations("sse", no_tickets), 0)
     response = HubEventSourceResponse(hub, (channel,), Settings(), admission)
     client = Client()
     await response({"type": "http", "method": "HEAD", "path": f"/sse/{channel}"}, client.receive, client.send)

@@ -70,3 +70,15 @@ def test_access_defaults() -> None:
 def test_invalid_access_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_the_private_reserve_is_a_fifth_of_the_channel_cap_unless_set() -> None:
+    assert Settings.from_env({}).private_reserve == 2000
+    assert Settings.from_env({"SSE_MAX_CHANNELS_PER_PROCESS": "500"}).private_reserve == 100
+    assert Settings.from_env({"SSE_RESERVED_PRIVATE_CHANNELS": "0"}).private_reserve == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "10000", "many"])
+def test_a_private_reserve_not_below_the_channel_cap_names_the_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="SSE_RESERVED_PRIVATE_CHANNELS"):
+        Settings.from_env({"SSE_RESERVED_PRIVATE_CHANNELS": value})

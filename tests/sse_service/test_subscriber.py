@@ -8,7 +8,7 @@ import pytest
 from starlette.types import Message
 
 from sse_service.ending import End
-from sse_service.protocol import Envelope, Frame, event_frame
+from sse_service.protocol import Envelope, Frame, channel_list_tag, event_frame
 from sse_service.subscriber import PING, Run, Subscriber
 
 
@@ -75,7 +75,8 @@ async def test_on_several_channels_each_id_carries_the_others_positions() -> Non
     socket = Socket()
     subscriber = live(("a", "b"), socket, {"a": (1, 0), "b": (5, 0)})
     subscriber.push([run(frame("a", 2, "1")), run(frame("b", 6, "2"))])
-    assert socket.body == b"id: a/2-0,b/5-0\ndata: 1\n\nid: b/6-0,a/2-0\ndata: 2\n\n"
+    tag = channel_list_tag(("a", "b"))
+    assert socket.body == b"id: a/2-0,~%s,1:5-0\ndata: 1\n\nid: b/6-0,~%s,0:2-0\ndata: 2\n\n" % (tag, tag)
 
 
 async def test_a_paused_socket_parks_frames_then_cuts_the_subscriber_past_its_backlog() -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from sse_service.protocol import OPENING_EVENT
+
 _LINE = re.compile(rb"\r\n|\r|\n")
 
 
@@ -56,6 +58,8 @@ class EventStream:
         assert callable(done)
         async with asyncio.timeout(timeout):
             while not done(self):
+                # An ended stream reads nothing more, and without an await the timeout never fires.
+                assert not self.ended, "the stream ended"
                 await self._read_chunk()
 
     async def wait_for_events(self, count: int, timeout: float = 5.0) -> list[Event]:
@@ -92,7 +96,8 @@ class EventStream:
     def _line(self, line: str) -> None:
         # https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
         if line == "":
-            if self._data:
+            # The opening block's type is the service's own: a page does not listen to it.
+            if self._data and self._fields.get("event") != OPENING_EVENT.decode():
                 self.events.append(
                     Event(self.last_event_id, self._fields.get("event", "message"), "\n".join(self._data))
                 )

@@ -35,7 +35,7 @@ from django.utils.html import format_html, format_html_join, json_script
 from django.utils.safestring import SafeString
 
 from django_sse_push import keys
-from django_sse_push._redis import REDIS_ERRORS, get_client
+from django_sse_push._redis import REDIS_ERRORS, UnusableRedisSettingError, get_client
 from django_sse_push.conf import push_settings
 from django_sse_push.permissions import is_public
 from django_sse_push.urls import TICKET_URL_NAME
@@ -134,14 +134,13 @@ def _newest_positions(channels: list[str]) -> str:
             for channel in channels:
                 pipe.xrevrange(keys.stream_key(prefix, channel), count=1)
             tops = pipe.execute()
+    except UnusableRedisSettingError as exc:
+        _log_once(
+            f"no start position for the stream: {exc}; manage.py check names it (django_sse_push.E001, E002)"
+        )
+        return ""
     except REDIS_ERRORS:
         logger.warning("no start position for the stream: Redis did not answer")
-        return ""
-    except ValueError as exc:  # what redis-py raises for a URL or node it cannot read
-        _log_once(
-            f"no start position for the stream: the Redis setting is unusable ({exc}); "
-            "manage.py check names it (django_sse_push.E001, E002)"
-        )
         return ""
     return ",".join(
         f"{channel}/{top[0][0].decode() if top else '0-0'}"
