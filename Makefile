@@ -12,7 +12,7 @@ DATA ?= {"text": "hello from make publish"}
 # build backend (hatchling), not the development virtualenv.
 DIST ?= dist
 
-.PHONY: help run test bench lint format typecheck publish dist deps venv clean
+.PHONY: help run test matrix bench lint format typecheck publish dist deps venv clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,10 @@ test: deps ## Install what is missing and run the whole test suite
 	scripts/install-system-deps test
 	$(MAKE) --no-print-directory $(NPM_CLIENTS) $(BENCH_PEERS)
 	$(PY) -m pytest
+
+matrix: ## Run the suite on Debian 13's Python 3.13 with Django 6 and 5.2, in a chroot (root; see README)
+	scripts/install-system-deps matrix
+	scripts/matrix
 
 bench: deps ## Run the fan-out benchmark against the project, nginx + nchan and django-eventstream, then a rolling deploy (bounded, loopback only)
 	scripts/install-system-deps bench

@@ -8,12 +8,17 @@ EventSource joins them with "\\n" before htmx sees the text (a "\\r\\n" arrives 
 A fragment goes to everyone listening on the channel, so it is rendered without a request: nothing
 of the user whose action published it (a CSRF token, their name from the request's context
 processors) can leak into other people's pages. Put what the fragment shows in `context`.
+
+On Django 6 the template may be a partial of the page's own template, `"board.html#item"` (its
+`{% partialdef item %}` block), so a list item is written once, for the page and for the pushes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import django
+from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
 
 from django_sse_push.publish import publish, publish_on_commit
@@ -22,7 +27,16 @@ __all__ = ["publish_fragment", "render_fragment"]
 
 
 def render_fragment(template_name: str, context: dict[str, Any] | None = None) -> str:
-    """The template rendered for every listener alike, without leading and trailing whitespace."""
+    """The template rendered for every listener alike, without leading and trailing whitespace.
+
+    Raises TemplateDoesNotExist naming the Django version for a partial before Django 6, which would
+    otherwise look for a file called "board.html#item".
+    """
+    if "#" in template_name and django.VERSION < (6, 0):
+        raise TemplateDoesNotExist(
+            f"{template_name!r} names a template partial, which needs Django 6.0 or later"
+            f" (this is Django {django.get_version()})"
+        )
     return render_to_string(template_name, context).strip()
 
 

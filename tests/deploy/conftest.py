@@ -1,11 +1,11 @@
 """Fixtures for the deployment tests: compose config as data, template rendering, tool checks.
 
-Independent of tests/conftest.py. Missing tools fail the tests with what to install; nothing skips.
+Independent of tests/conftest.py. Missing tools fail the tests with what to install; only the
+comparison with Compose v2, which Debian 12 does not package, skips where none is installed.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -16,14 +16,16 @@ from typing import Any
 
 import pytest
 
+from tests.deploy import compose_file
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
+CLUSTER_FILE = REPO / "docker-compose.cluster.yml"
 TEMPLATE = REPO / "nginx" / "nginx.conf.template"
 RENDER_SH = REPO / "nginx" / "render.sh"
 
 # Debian package that provides each tool the tests run.
 _PACKAGES = {
-    "docker-compose": "docker-compose",
     "nginx": "nginx",
     "envsubst": "gettext-base",
     "awk": "mawk",
@@ -61,13 +63,32 @@ def template_vars() -> set[str]:
     return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", TEMPLATE.read_text()))
 
 
-@pytest.fixture
-def compose(tmp_path: Path) -> Compose:
-    """Run docker-compose with a clean env and an env file (empty unless given, so .env is ignored).
+def _compose_v2() -> list[str] | None:
+    """Compose v2's command, if one is installed: `docker compose`, or Debian 13's docker-compose
+    (Debian 12's is Compose v1, a Python script at its end of life, which answers 1.x)."""
+    for command in (["docker", "compose"], ["docker-compose"]):
+        exe = shutil.which(command[0])
+        if exe is None:
+            continue
+        version = subprocess.run(
+            [exe, *command[1:], "version", "--short"], env=_clean_env(), capture_output=True, text=True
+        )
+        major = version.stdout.strip().lstrip("v").split(".")[0]
+        if version.returncode == 0 and major.isdigit() and int(major) >= 2:
+            return [exe, *command[1:]]
+    return None
 
-    `files` are the compose files, in order (docker-compose.yml alone unless given).
+
+@pytest.fixture
+def compose_v2(tmp_path: Path) -> Compose:
+    """Run Compose v2 with a clean env and an env file (empty unless given, so .env is ignored).
+
+    `files` are the compose files, in order (docker-compose.yml alone unless given). Skips where no
+    Compose v2 is installed: the schema and the semantic checks run everywhere regardless.
     """
-    exe = _require("docker-compose")
+    command = _compose_v2()
+    if command is None:
+        pytest.skip("no Compose v2 installed (Debian 13's docker-compose is one; Debian 12 has none)")
 
     def run(
         *args: str, env_file: Mapping[str, str] | None = None, files: Sequence[Path] = (COMPOSE_FILE,)
@@ -76,7 +97,7 @@ def compose(tmp_path: Path) -> Compose:
         path.write_text("".join(f"{k}={v}\n" for k, v in (env_file or {}).items()))
         file_args = [arg for file in files for arg in ("-f", str(file))]
         return subprocess.run(
-            [exe, *file_args, "--env-file", str(path), *args],
+            [*command, *file_args, "--env-file", str(path), *args],
             env=_clean_env(),
             cwd=tmp_path,
             capture_output=True,
@@ -87,34 +108,15 @@ def compose(tmp_path: Path) -> Compose:
     return run
 
 
-def _yaml_to_json(text: str) -> Any:
-    # The test venv has no PyYAML; Debian's docker-compose is a script whose Python always has it.
-    exe = _require("docker-compose")
-    shebang = Path(exe).read_bytes().split(b"\n", 1)[0].decode(errors="replace")
-    if not shebang.startswith("#!"):
-        pytest.fail(f"{exe} is not a Python script; use Debian's: apt-get install docker-compose")
-    python = shebang[2:].strip().split()
-    code = "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"
-    out = subprocess.run([*python, "-c", code], input=text, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
-
-
 @pytest.fixture
-def compose_config(compose: Compose) -> Callable[..., dict[str, Any]]:
-    """The resolved compose file as data (`docker-compose config`), `$$` unescaped in environments."""
+def compose_config() -> Callable[..., dict[str, Any]]:
+    """The compose files as Compose reads them (tests/deploy/compose_file.py): validated against the
+    Compose Specification's schema, interpolated from `env_file` alone, merged, `$$` unescaped."""
 
     def load(
         env_file: Mapping[str, str] | None = None, files: Sequence[Path] = (COMPOSE_FILE,)
     ) -> dict[str, Any]:
-        result = compose("config", env_file=env_file, files=files)
-        assert result.returncode == 0, result.stderr
-        config: dict[str, Any] = _yaml_to_json(result.stdout)
-        for service in config["services"].values():
-            env = service.get("environment") or {}
-            service["environment"] = {
-                k: None if v is None else str(v).replace("$$", "$") for k, v in env.items()
-            }
-        return config
+        return compose_file.load(files, env_file or {})
 
     return load
 

@@ -1,7 +1,8 @@
 """docker-compose.yml validates, references files that exist, wires each service, and its nginx config loads.
 
-No Docker engine runs here: `docker-compose config` validates, and nginx -t checks the config the
-official image would render from the compose environment.
+No Docker engine runs here: the files are read as Compose reads them and validated against the Compose
+Specification's schema (compose_file.py; test_compose_file.py also runs Compose v2 where installed), and
+nginx -t checks the config the official image would render from the compose environment.
 """
 
 from __future__ import annotations
@@ -112,15 +113,13 @@ def _render_sh_vars() -> set[str]:
     return set(match.group(1).split())
 
 
-def test_config_validates_with_a_clean_environment(compose: Callable[..., Any]) -> None:
-    result = compose("config", "--quiet")
-    assert result.returncode == 0, result.stderr
+def test_config_validates_with_a_clean_environment(compose_config: Config) -> None:
+    """Every variable unset: each has a default, and the result still meets the schema."""
+    assert compose_config()["services"]
 
 
-def test_config_lists_exactly_the_services(compose: Callable[..., Any]) -> None:
-    result = compose("config", "--services")
-    assert result.returncode == 0, result.stderr
-    assert sorted(result.stdout.split()) == sorted(SERVICES)
+def test_config_lists_exactly_the_services(compose_config: Config) -> None:
+    assert set(compose_config()["services"]) == SERVICES
 
 
 def test_compose_file_has_no_version_key() -> None:

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import django
 import pytest
 import redis
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
-from django.template import Context, Template
+from django.template import Context, Template, TemplateDoesNotExist
 from django.test import RequestFactory
 from pytest_django.fixtures import Settings
 
@@ -35,6 +36,17 @@ def fragment_template(settings: Settings, tmp_path: Path) -> str:
     (tmp_path / "item.html").write_text(FRAGMENT)
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path]}]
     return "item.html"
+
+
+@pytest.fixture
+def page_template(settings: Settings, tmp_path: Path) -> str:
+    """A page whose list item is a partial, the way a board renders its items."""
+    (tmp_path / "board.html").write_text(
+        '{% partialdef item %}<li class="{{ kind }}">{{ text }}</li>{% endpartialdef %}'
+        "<ul>{% for text in items %}{% partial item %}{% endfor %}</ul>\n"
+    )
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path]}]
+    return "board.html"
 
 
 def _stream(client: redis.Redis, prefix: str, channel: str) -> list[dict[bytes, bytes]]:
@@ -84,6 +96,30 @@ def test_a_fragment_goes_out_on_commit_and_not_on_rollback(
         raise RuntimeError
     (entry,) = _stream(redis_client, key_prefix, "public.html")
     assert b"kept" in entry[b"data"]
+
+
+@pytest.mark.skipif(django.VERSION < (6, 0), reason="partials are Django 6's: make matrix's django6 leg")
+def test_a_partial_of_the_page_template_is_published_as_the_fragment(
+    redis_client: redis.Redis, key_prefix: str, page_template: str
+) -> None:
+    publish_fragment(
+        "public.html",
+        f"{page_template}#item",
+        {"kind": "new", "text": "<b>hi</b>"},
+        event="item",
+        on_commit=False,
+    )
+    (entry,) = _stream(redis_client, key_prefix, "public.html")
+    assert entry == {b"event": b"item", b"data": b'<li class="new">&lt;b&gt;hi&lt;/b&gt;</li>'}
+
+
+@pytest.mark.skipif(django.VERSION >= (6, 0), reason="before Django 6 only: partials render there")
+def test_a_partial_before_django_6_is_refused_naming_the_version(
+    redis_client: redis.Redis, key_prefix: str, page_template: str
+) -> None:
+    with pytest.raises(TemplateDoesNotExist, match=r"template partial, which needs Django 6\.0 or later"):
+        publish_fragment("public.html", f"{page_template}#item", {"text": "x"}, event="item", on_commit=False)
+    assert _stream(redis_client, key_prefix, "public.html") == []
 
 
 async def test_a_multi_line_fragment_is_one_data_line_per_line_on_the_wire(
