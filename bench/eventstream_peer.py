@@ -4,11 +4,13 @@ scenario like the others.
 
 Clients connect to daphne itself: the README puts no proxy in front. The publisher sends what
 `django_eventstream.send_event` sends with `EVENTSTREAM_REDIS` set (`bench.publisher`). It runs in
-the bench's own virtualenv, `bench/.venv`, which `make bench` fills from `bench/requirements-peers.txt`.
+the bench's own virtualenv, `bench/.venv` (or `SSE_BENCH_PEERS_VENV`: the version matrix keeps one
+inside its Debian 13 root), which `make bench` fills from `bench/requirements-peers.txt`.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +22,8 @@ from .procstat import with_descendants
 from .system import started_pid
 
 BENCH_DIR = Path(__file__).resolve().parent
-DAPHNE = BENCH_DIR / ".venv" / "bin" / "daphne"
+PEERS_VENV = Path(os.environ.get("SSE_BENCH_PEERS_VENV") or BENCH_DIR / ".venv")
+DAPHNE = PEERS_VENV / "bin" / "daphne"
 
 
 @dataclass

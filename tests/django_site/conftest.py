@@ -37,6 +37,7 @@ TEST_ENV = {
 DATABASES = ("default", "postgres")
 RedisAway = Callable[[], AbstractContextManager[None]]
 _postgres: list[PostgresServer] = []
+_temporary_dirs: list[Path] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,6 +52,12 @@ def pytest_configure(config: pytest.Config) -> None:
     server = PostgresServer(Path(tempfile.mkdtemp(prefix="tests-postgres-")), free_port()).start()
     _postgres.append(server)
     settings.DATABASES["postgres"] = read_database_url({"DATABASE_URL": server.url}, "DATABASE_URL")
+    # An SQLite file, as `make run` has, not Django's default in-memory test database: Django never
+    # closes an in-memory database's connections, so those the relay's and the tests' threads open
+    # were left to the garbage collector (a ResourceWarning on Python 3.13, an error here).
+    sqlite_dir = Path(tempfile.mkdtemp(prefix="tests-sqlite-"))
+    _temporary_dirs.append(sqlite_dir)
+    settings.DATABASES["default"]["TEST"] = {"NAME": str(sqlite_dir / "test.sqlite3")}
     django.setup()
 
 
@@ -58,6 +65,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     for server in _postgres:
         server.stop()
         shutil.rmtree(server.run_dir, ignore_errors=True)
+    for directory in _temporary_dirs:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(params=DATABASES)
