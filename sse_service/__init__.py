@@ -1,1 +1,2 @@
-"""Streams Redis pub/sub to browsers as Server-Sent Events; see README.md for the wire contract."""
+"""Streams Redis pub/sub to browsers as Server-Sent Events; see docs/wire-contract.md for the
+wire contract."""

@@ -6,7 +6,7 @@ the browser holds (cookie `sse_ticket`, or query parameter `ticket`) and Redis h
 `P:ticket:<sha256 hex of the token>` = `{"user": "<id or empty>", "channels": [...], "session":
 "<sha256 hex of the Django session, optional>", "name": "<display name, optional>"}`, with a TTL. A
 ticket whose session has logged out (`P:ended-session:<that hex>` exists) is refused. This service
-only reads tickets, once, when a stream opens (README.md, "Security model").
+only reads tickets, once, when a stream opens (docs/security.md, "Security model").
 """
 
 from __future__ import annotations

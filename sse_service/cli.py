@@ -4,7 +4,7 @@
     sse-push-service --uds /run/sse-push/sse.sock
 
 Only where to listen is an argument; everything else is configured by the `SSE_*` environment
-variables (README, "Configuration"), read once at start. The fixed flags, and why:
+variables (docs/configuration.md, "Configuration"), read once at start. The fixed flags, and why:
 uvloop and httptools (the fastest loop and parser uvicorn has; the benchmark ran on them), no
 proxy headers (the service reads `X-Forwarded-For` itself, only from `SSE_TRUSTED_PROXIES`), no
 access log (it would log `?ticket=`), and a graceful shutdown bounded by

@@ -1,6 +1,6 @@
 """The wire contract in code: channel names, Redis names, the pub/sub envelope and the SSE frame.
 
-Everything here mirrors the "Wire contract" section of README.md, which is the only thing this service
+Everything here mirrors docs/wire-contract.md, which is the only thing this service
 shares with the Django site. Change both together or not at all.
 """
 

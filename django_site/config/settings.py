@@ -121,7 +121,7 @@ LOGGING = {
     "loggers": {"django": {"handlers": [], "level": "INFO"}},
 }
 
-# The publish path (django_sse_push/); these must match the SSE service's values (README.md, "Wire contract").
+# The publish path (django_sse_push/); these must match the SSE service's values (docs/wire-contract.md).
 SSE_REDIS_URL = read_str(_env, "REDIS_URL", default="redis://127.0.0.1:6379/0")
 if urlsplit(SSE_REDIS_URL).scheme not in REDIS_SCHEMES:
     raise ImproperlyConfigured(
@@ -142,7 +142,7 @@ if not KEY_PREFIX_RE.fullmatch(SSE_KEY_PREFIX):
 SSE_MAX_PAYLOAD_BYTES = read_int(_env, "SSE_MAX_PAYLOAD_BYTES", default=65536, minimum=1)
 SSE_STREAM_MAXLEN = read_int(_env, "SSE_STREAM_MAXLEN", default=1000, minimum=1)
 
-# Private channels (django_sse_push/permissions.py, django_sse_push/tickets.py; README.md, "Security model").
+# Private channels (django_sse_push/permissions.py, django_sse_push/tickets.py; docs/security.md).
 SSE_PUBLIC_PREFIXES = read_list(_env, "SSE_PUBLIC_PREFIXES", default=["public."])
 for _prefix in SSE_PUBLIC_PREFIXES:
     if not CHANNEL_PREFIX_RE.fullmatch(_prefix):

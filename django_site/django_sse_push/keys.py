@@ -1,4 +1,4 @@
-"""Redis names, as the README's wire contract defines them. The only place that spells them."""
+"""Redis names, as the wire contract (docs/wire-contract.md) defines them. The only place that spells them."""
 
 from __future__ import annotations
 

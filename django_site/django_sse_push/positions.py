@@ -1,4 +1,4 @@
-"""Event ids as the SSE service reads them (README, "Wire contract"): the few lines a page needs to
+"""Event ids as the SSE service reads them (docs/wire-contract.md): the few lines a page needs to
 start a stream at given positions, written here because the site does not import the service.
 
 `<first channel>/<ms>-<seq>`, then, when other channels have positions, `,~<tag>` and

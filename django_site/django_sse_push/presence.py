@@ -1,6 +1,6 @@
 """Who listens to a channel right now, summed over every SSE process and replica.
 
-The SSE processes keep this in Redis (README, "Wire contract"): per channel, the set of processes
+The SSE processes keep this in Redis (docs/wire-contract.md): per channel, the set of processes
 with listeners, each process's count, and, on channels whose policy says `"presence": "who"`, each
 process's members as JSON `{"<user pk>": "<name>"}`. A process that stops refreshing drops out when
 its keys expire (3 x the service's SSE_PRESENCE_SECONDS). Names come from the SSE_DISPLAY_NAME hook,

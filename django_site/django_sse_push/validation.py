@@ -1,4 +1,5 @@
-"""The checks a publish passes before anything is sent, with the rules from the README's wire contract."""
+"""The checks a publish passes before anything is sent, with the rules from the wire contract
+(docs/wire-contract.md)."""
 
 from __future__ import annotations
 

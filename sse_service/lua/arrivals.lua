@@ -38,7 +38,7 @@ redis.call('PEXPIRE', KEYS[2], 2 * grace)
 -- Past the limit only counts are kept: join/leave traffic grows with the square of the members.
 if redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[5]) then return 0 end
 
--- Each event as the site publishes one (README, "Wire contract", Publishing): XADD, retention, then
+-- Each event as the site publishes one (docs/wire-contract.md, Publishing): XADD, retention, then
 -- the envelope on the pub/sub channel.
 local maxlen = tonumber(ARGV[4])
 for _, event in ipairs(events) do

@@ -27,7 +27,7 @@ SERVICES = {"postgres", "redis", "sse", "django", "relay", "nginx"}
 # Environment the outbox relay has that the site has not, and the reverse.
 RELAY_ONLY = {"DJANGO_PREPARE"}
 SITE_ONLY = {"DJANGO_DEMO_USERS", "FORWARDED_ALLOW_IPS"}
-# Both services must read the same values for these (README.md, "Wire contract").
+# Both services must read the same values for these (docs/wire-contract.md).
 CONTRACT_VARS = ("SSE_KEY_PREFIX", "SSE_MAX_PAYLOAD_BYTES", "SSE_PUBLIC_PREFIXES")
 
 # The official image's 20-envsubst-on-templates.sh, reduced to the lines that render a template

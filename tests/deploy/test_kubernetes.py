@@ -17,7 +17,8 @@ import yaml
 from sse_service.settings import Settings
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
-# The oldest and the newest Kubernetes the manifests are checked against (README, "Kubernetes").
+# The oldest and the newest Kubernetes the manifests are checked against (docs/deploying.md,
+# "Deploying on Kubernetes").
 VERSIONS = ("1.30.0", "1.37.0")
 
 

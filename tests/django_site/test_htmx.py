@@ -26,6 +26,7 @@ from django_sse_push.publish import publish
 from sse_service.app import MAX_REQUEST_TARGET
 from sse_service.protocol import channel_list_tag as sse_channel_list_tag
 from sse_service.protocol import parse_positions, parse_stream_id
+from tests.package import readme
 from tests.support.sse import open_stream
 
 FRAGMENT = '<li class="{{ kind }}">\n  {{ text }}\r\n  {% csrf_token %}{{ user }}</li>\n'
@@ -192,7 +193,7 @@ def test_user_true_in_htmx_stream_subscribes_the_users_fragment_channel_not_the_
     """The README's htmx section said fragments go to `user.<pk>.html`, while `{% htmx_stream ...
     user=True %}` subscribed `user.<pk>`, the JSON channel: a team following both saw raw JSON in
     the page. `user=True` now means the user's fragment channel, where `publish_fragment` sends, and
-    the README's example says so."""
+    the example in docs/client.md says so."""
     user = get_user_model().objects.create_user("fragment-user", password="x")
     html = render('{% htmx_stream "public.board.html" user=True %}{% endhtmx_stream %}', user)
     channels = _connect_url(html)["channel"]
@@ -208,8 +209,7 @@ def test_user_true_in_htmx_stream_subscribes_the_users_fragment_channel_not_the_
     )["lastEventId"][0]
     assert parse_positions(position, channels)[f"user.{user.pk}.html"] == parse_stream_id(sent)
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("## htmx pages", 1)[1].split("\n## ", 1)[0]
+    section = readme.section(readme.HTMX)
     assert '{% htmx_stream "public.board.html" user=True %}' in section
     assert "`user=True` adds the logged-in user's fragment channel `user.<pk>.html`" in section
 

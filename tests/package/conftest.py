@@ -60,7 +60,7 @@ def started() -> float:
 
 @pytest.fixture(scope="session")
 def wheels(tmp_path_factory: pytest.TempPathFactory, started: float) -> Path:
-    """Both wheels, built by `make dist` (the README's step 1), in a directory of their own."""
+    """Both wheels, built by `make dist` (the docs' step 1), in a directory of their own."""
     out = tmp_path_factory.mktemp("dist")
     run(["make", "--no-print-directory", "dist", f"DIST={out}", f"PYTHON={sys.executable}"], REPO)
     assert sorted(path.name.split("-")[0] for path in out.glob("*.whl")) == [
@@ -114,7 +114,7 @@ def project(
     tmp_path_factory: pytest.TempPathFactory, fresh_venv: Venv, redis_server: RedisServer
 ) -> Iterator[Project]:
     """The stranger's project, served as in production: PostgreSQL, gunicorn, the service on its Unix
-    socket, the relay, and nginx from the README's snippets, which must pass `nginx -t` first."""
+    socket, the relay, and nginx from the docs' snippets, which must pass `nginx -t` first."""
     from tests.package import project as site
     from tests.package import readme
 

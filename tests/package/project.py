@@ -1,5 +1,5 @@
-"""A new team's project: made by `django-admin startproject`, configured with the README's snippets,
-on PostgreSQL, served by gunicorn behind nginx configured with the README's two nginx snippets.
+"""A new team's project: made by `django-admin startproject`, configured with the docs' snippets,
+on PostgreSQL, served by gunicorn behind nginx configured with the docs' two nginx snippets.
 
 Only the project's own bits are this module's words: its database, template folder, static root, the
 page it shows, and where nginx listens. Processes are devstack's; the project runs only from the fresh
@@ -27,7 +27,7 @@ from tests.package.conftest import clean_env, run
 SETTINGS_MODULE = "mysite.settings"
 PASSWORD = "stranger-password-1"
 USERNAME = "stranger"
-# Not the README's: the page the tests look at, made the usual way.
+# Not the docs': the page the tests look at, made the usual way.
 PAGE_URL = """
 from django.views.generic import TemplateView
 
@@ -127,7 +127,7 @@ class Project:
 
 
 def make_project(root: Path, bin_dir: Path, redis_port: int, database_url: str) -> Path:
-    """`django-admin startproject`, then the README's steps, then the project's own bits."""
+    """`django-admin startproject`, then the docs' steps, then the project's own bits."""
     run([str(bin_dir / "django-admin"), "startproject", "mysite"], root.parent, clean_env())
     settings = root / "mysite" / "settings.py"
     text = settings.read_text()
@@ -163,8 +163,8 @@ def _database(url: str) -> str:
 
 
 def write_nginx(run_dir: Path, port: int, socket: Path, django_port: int, static_root: Path) -> Path:
-    """nginx laid out as Debian's: the main file includes conf.d/*.conf in `http` (the README's
-    upstream goes there) and sites-enabled/* (the site's `server`, the README's location inside)."""
+    """nginx laid out as Debian's: the main file includes conf.d/*.conf in `http` (the docs'
+    upstream goes there) and sites-enabled/* (the site's `server`, the docs' location inside)."""
     for name in ("conf.d", "sites-enabled", "temp"):
         (run_dir / name).mkdir(parents=True, exist_ok=True)
     (run_dir / "conf.d" / "sse-push.conf").write_text(

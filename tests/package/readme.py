@@ -1,11 +1,13 @@
-"""The README's words a new team applies, as the stranger tests apply them, and where they stand.
+"""The docs' words a new team applies, as the stranger tests apply them, and where they stand.
 
-Each snippet is checked to be in its README section word for word (indentation aside), so the tests
-run what the README says and nothing kinder."""
+Each snippet is checked to be in its section of README.md or docs/*.md word for word (indentation
+aside), so the tests run what the docs say and nothing kinder."""
 
 from __future__ import annotations
 
-from tests.package.conftest import REPO
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
 
 ADD_IT = "## Add it to your Django project"
 SYSTEMD = "## Deploying with systemd"
@@ -40,7 +42,7 @@ TEMPLATE = """\
 PUBLISH_IMPORT = "from django_sse_push.publish import publish\n"
 PUBLISH_PUBLIC = 'publish("public.news", {"title": "Hello"})'
 PUBLISH_PRIVATE = 'publish(f"user.{user.pk}", {"title": "Just for you"})'
-# Step 6; the socket's path is the README's in the snippets, the test's own directory when run.
+# Step 6; the socket's path is the docs' in the snippets, the test's own directory when run.
 SOCKET = "/run/sse-push/sse.sock"
 SERVICE = f"SSE_REDIS_URL=redis://127.0.0.1:6379/0 sse-push-service --uds {SOCKET}"
 RELAY = "python manage.py sse_relay"
@@ -97,6 +99,9 @@ def unindented(text: str) -> str:
 
 
 def section(heading: str) -> str:
-    """The README's text under `heading`, up to the next `## ` heading."""
-    readme = (REPO / "README.md").read_text()
-    return readme.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+    """The text under `heading`, up to the next `## ` heading, in README.md or the one docs/*.md
+    page that holds it."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    found = [text for text in (page.read_text() for page in pages) if f"\n{heading}\n" in text]
+    assert len(found) == 1, f"{heading!r} is in {len(found)} pages, not one"
+    return found[0].split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]

@@ -1,10 +1,10 @@
-"""A stranger adds push to a new Django project with the README, and a browser gets the events.
+"""A stranger adds push to a new Django project with the docs, and a browser gets the events.
 
 Both wheels are built by `make dist` from this checkout and installed into fresh virtualenvs, the
 Django app (with gunicorn and psycopg) into one and the SSE service into another, so nothing of the
 checkout is on their path. A project made by `django-admin startproject` on PostgreSQL is configured
-with the snippets of the README's "Add it to your Django project" (the last tests check they are the
-README's words), served by gunicorn behind nginx configured with the README's two nginx snippets, and
+with the snippets of docs/adding-to-your-project.md (the last tests check they are the docs'
+words), served by gunicorn behind nginx configured with the docs' two nginx snippets, and
 Chromium receives events published from the project's shell on a public and on a private channel.
 Redis and PostgreSQL are started by this checkout's helpers; the project's Django and the service run
 only from the fresh virtualenvs. The test prints the time from `make dist` to the first event.
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.browser
 
 
 def _publish(project: Project, *lines: str) -> None:
-    """Runs the README's publish lines in the project's `manage.py shell`."""
+    """Runs the docs' publish lines in the project's `manage.py shell`."""
     project.manage("shell", "-c", readme.PUBLISH_IMPORT + "\n".join(lines))
 
 
@@ -82,7 +82,7 @@ def test_manage_py_check_names_a_broken_setting(project: Project) -> None:
 
 
 def test_the_readme_section_is_what_this_test_does() -> None:
-    """Each snippet the stranger tests apply is in the README's section, word for word (indentation
+    """Each snippet the stranger tests apply is in the docs' section, word for word (indentation
     aside), and nginx's template has the location's directives too."""
     section = readme.unindented(readme.section(readme.ADD_IT))
     for snippet in readme.ADD_IT_SNIPPETS:
@@ -96,7 +96,7 @@ def test_the_readme_section_is_what_this_test_does() -> None:
 def test_the_readme_puts_the_upstream_where_nginx_allows_it(project: Project, tmp_path: Path) -> None:
     """README step 7 said to add the `upstream` "to the server": done literally, `nginx -t` failed
     ("upstream" directive is not allowed here). The step now puts it in `http` (Debian's conf.d/);
-    the stack above runs from exactly that layout, and `nginx -t` passes on it with the README's
+    the stack above runs from exactly that layout, and `nginx -t` passes on it with the docs'
     socket path too."""
     from tests.package.project import nginx_test, write_nginx
 
@@ -108,7 +108,7 @@ def test_the_readme_puts_the_upstream_where_nginx_allows_it(project: Project, tm
 
 
 def test_the_systemd_unit_makes_the_socket_directory_nginx_reaches() -> None:
-    """The README's unit for the service creates the directory of the socket the README's upstream
+    """The docs' unit for the service creates the directory of the socket the docs' upstream
     names, owned by the service's user and nginx's group, closed to others."""
     section = readme.section(readme.SYSTEMD)
     units = re.findall(r"```ini\n# (\S+)\n(.*?)```", section, re.S)
@@ -127,7 +127,7 @@ def test_the_systemd_unit_makes_the_socket_directory_nginx_reaches() -> None:
 
 
 def test_the_readmes_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
-    """Every key and value of the README's units is one systemd knows; all it may say is that the
+    """Every key and value of the docs' units is one systemd knows; all it may say is that the
     programs are not installed here (the paths are the team's)."""
     units = re.findall(r"```ini\n# \S+/(\S+)\n(.*?)```", readme.section(readme.SYSTEMD), re.S)
     for name, text in units:

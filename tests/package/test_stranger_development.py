@@ -1,10 +1,10 @@
-"""Developing without nginx, as the README's "Developing without nginx" says: runserver on one port,
-the service on another, so the page and its streams are two origins.
+"""Developing without nginx, as docs/adding-to-your-project.md's "Developing without nginx" says:
+runserver on one port, the service on another, so the page and its streams are two origins.
 
 The tag hard-coded `/sse/`, so such a page retried 404s from runserver; and the service sent no
-`Access-Control-Allow-Origin`, so the README's cross-origin recipe (`?ticket=`) could not work in a
+`Access-Control-Allow-Origin`, so the docs' cross-origin recipe (`?ticket=`) could not work in a
 browser. Here Chromium receives events on a public and a private channel across the two origins
-(live.js, with the ticket cookie), the README's `?ticket=` recipe works, and a page on an origin the
+(live.js, with the ticket cookie), the docs' `?ticket=` recipe works, and a page on an origin the
 service does not list gets a console message saying why, and no events.
 """
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.browser
 
 VENDOR = REPO / "django_site" / "demo" / "static" / "demo" / "vendor"
 HTMX_SCRIPTS = ("htmx-2.0.11.min.js", "htmx-ext-sse-2.2.4.js")
-# The README's htmx example, cut to one list: the public and the user's fragment channel swap into it.
+# The htmx example (docs/client.md), cut to one list: the public and the user's fragment channel swap into it.
 HTMX_PAGE = """{% load static sse_push %}<!doctype html>
 <title>Fragments</title>
 <script src="{% static 'htmx-2.0.11.min.js' %}"></script>
@@ -54,7 +54,7 @@ class Development:
 
 
 def _command(line: str, **ports: int) -> tuple[dict[str, str], list[str]]:
-    """The README's shell line with this test's ports: (its VAR=value prefix, the command)."""
+    """The docs' shell line with this test's ports: (its VAR=value prefix, the command)."""
     for old, new in ports.items():
         line = line.replace(old.removeprefix("p"), str(new))
     words = shlex.split(line)

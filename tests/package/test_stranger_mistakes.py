@@ -69,7 +69,7 @@ def test_forgetting_the_ticket_url_fails_check_and_pages_keep_their_public_chann
 
 def test_forgetting_migrate_is_named_by_the_database_check(project: Project) -> None:
     """Forgetting `migrate` passed `check`, and creating anything that publishes was a 500: the outbox
-    table was missing. `check --database default`, the README's words, names it (W003)."""
+    table was missing. `check --database default`, the docs' words, names it (W003)."""
     project.manage(
         "shell",
         "-c",

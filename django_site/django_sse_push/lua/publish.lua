@@ -1,4 +1,4 @@
--- The atomic publish step (README.md, "Wire contract", Publishing).
+-- The atomic publish step (docs/wire-contract.md, Publishing).
 -- KEYS[1] stream key, KEYS[2] trimmed key (the newest id trimmed off the stream)
 -- KEYS[3], KEYS[4] (only with ARGV[6]): the channel's idempotency keys (hash: key -> id) and their
 --   publication times (sorted set: key scored by the id's milliseconds)

@@ -36,7 +36,7 @@
   const OPENING = "sse.start"; // the service's own type for a stream's first block
 
   // An id is "<channel>/<id>", then, for the connection's other channels, ",~<tag>" and
-  // ",<index>:<id>" each (or ",<channel>/<id>" each, as ids of stream 1 did: README, Wire contract).
+  // ",<index>:<id>" each (or ",<channel>/<id>" each, as ids of stream 1 did: docs/wire-contract.md).
   function splitId(lastEventId) {
     const own = lastEventId.split(",")[0];
     const cut = own.lastIndexOf("/");
