@@ -41,11 +41,14 @@ class ChannelState:
         "pubsub",
         "ready",
         "since",
+        "write_delay",
     )
 
-    def __init__(self, name: str, pubsub: bytes) -> None:
+    def __init__(self, name: str, pubsub: bytes, write_delay: float = 0.0) -> None:
         self.name = name
         self.pubsub = pubsub
+        # Seconds within which its events go out to each stream in one write (its prefix's policy).
+        self.write_delay = write_delay
         self.listeners: set[Subscriber] = set()
         self.phase = Phase.SUBSCRIBING
         self.since = time.monotonic()

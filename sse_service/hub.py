@@ -107,10 +107,11 @@ class Hub:
         self.send_timeout = max(settings.heartbeat_seconds, 5.0)
         self.stats = HubStats()
         self.latency = latency_histogram()
-        self._write_delay = settings.write_delay_ms / 1000
-        # Runs waiting out the write delay, one per channel, and the timer that writes them.
-        self._pending: dict[str, Run] = {}
-        self._flush_timer: asyncio.TimerHandle | None = None
+        # Runs waiting out a write delay (SSE_WRITE_DELAY_MS, or their prefix's), one per channel, by
+        # delay, and the timer that writes each delay's runs.
+        self._delays_writes = settings.policies.delays_writes(settings.write_delay_ms)
+        self._pending: dict[float, dict[str, Run]] = {}
+        self._flush_timers: dict[float, asyncio.TimerHandle] = {}
 
     @property
     def connected(self) -> bool:
@@ -146,7 +147,11 @@ class Hub:
         for name in subscriber.channels:
             state = self._channels.get(name)
             if state is None:
-                state = self._channels[name] = ChannelState(name, self._names.pubsub_channel(name))
+                state = self._channels[name] = ChannelState(
+                    name,
+                    self._names.pubsub_channel(name),
+                    self._settings.policies.write_delay_seconds(name, self._settings.write_delay_ms),
+                )
                 self._by_pubsub[state.pubsub] = state
                 new.append(state.pubsub)
             state.listeners.add(subscriber)
@@ -216,7 +221,7 @@ class Hub:
                     continue  # left, and Redis has not heard yet
                 if state.phase is Phase.LIVE:
                     # Behind a write delay the event's latency is observed when it is written.
-                    self._frame_into(runs, state, reply[2], timed=not self._write_delay)
+                    self._frame_into(runs, state, reply[2], timed=not state.write_delay)
                 else:
                     state.hold(reply[2])
         self._deliver(runs)
@@ -334,28 +339,41 @@ class Hub:
         self.latency.observe(max(0.0, time.time() - stream_id[0] / 1000))
 
     def _deliver(self, runs: list[Run]) -> None:
-        """Live runs: written now, or after the write delay together with those that follow."""
-        if not self._write_delay:
+        """Live runs: written now, or after their channel's write delay together with those that follow."""
+        if not self._delays_writes:
             self._fan_out(runs)
             return
-        pending = self._pending
+        now: list[Run] = []
         for run in runs:
+            state = self._channels.get(run.channel)
+            delay = state.write_delay if state is not None else 0.0
+            if not delay:
+                now.append(run)
+                continue
+            pending = self._pending.setdefault(delay, {})
             held = pending.get(run.channel)
             if held is None:
                 pending[run.channel] = run
             else:
                 held.extend(run)
-        if pending and self._flush_timer is None:
-            self._flush_timer = asyncio.get_running_loop().call_later(self._write_delay, self._flush)
+            if delay not in self._flush_timers:
+                loop = asyncio.get_running_loop()
+                self._flush_timers[delay] = loop.call_later(delay, self._flush_delay, delay)
+        self._fan_out(now)
 
     def _flush(self) -> None:
-        """Writes the runs waiting out the write delay."""
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
-        if self._pending:
-            runs = list(self._pending.values())
-            self._pending.clear()
+        """Writes every run waiting out a write delay."""
+        for delay in list(self._pending):
+            self._flush_delay(delay)
+
+    def _flush_delay(self, delay: float) -> None:
+        """Writes the runs waiting out `delay`."""
+        timer = self._flush_timers.pop(delay, None)
+        if timer is not None:
+            timer.cancel()
+        pending = self._pending.pop(delay, None)
+        if pending:
+            runs = list(pending.values())
             for run in runs:
                 for frame in run.frames:
                     self._observe(frame.id)

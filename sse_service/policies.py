@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+# Past a second, a "delay" is a stall a client would take for a broken stream.
+MAX_WRITE_DELAY_MS = 1000
 
 
 class PolicyError(ValueError):
@@ -52,6 +54,9 @@ class Policy:
     # `join_leave_max_members` members (past that, only counts are kept).
     join_leave: bool = False
     join_leave_max_members: int = 100
+    # Milliseconds within which a stream's events on these channels go out in one write; None: the
+    # service's SSE_WRITE_DELAY_MS.
+    write_delay_ms: int | None = None
 
     @property
     def names_listeners(self) -> bool:
@@ -81,6 +86,12 @@ def _presence(value: object) -> object:
         raise PolicyError(f"must be one of {', '.join(p.value for p in Presence)}") from None
 
 
+def _write_delay(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_WRITE_DELAY_MS:
+        raise PolicyError(f"must be a whole number of milliseconds from 0 to {MAX_WRITE_DELAY_MS}")
+    return value
+
+
 _FIELDS: dict[str, Callable[[object], object]] = {
     "public": _boolean,
     "history": _count(1),
@@ -88,6 +99,7 @@ _FIELDS: dict[str, Callable[[object], object]] = {
     "presence": _presence,
     "join_leave": _boolean,
     "join_leave_max_members": _count(1),
+    "write_delay_ms": _write_delay,
 }
 
 
@@ -106,10 +118,23 @@ class PolicyTable:
     def is_public(self, channel: str) -> bool:
         return self.for_channel(channel).public
 
+    def write_delay_seconds(self, channel: str, default_ms: float) -> float:
+        """How long the channel's events wait to go out together: its prefix's, or `default_ms`."""
+        return _write_delay_ms(self.for_channel(channel), default_ms) / 1000
+
+    def delays_writes(self, default_ms: float) -> bool:
+        """Whether any channel's events may wait at all."""
+        policies = (self.default, *(policy for _, policy in self.entries))
+        return any(_write_delay_ms(policy, default_ms) for policy in policies)
+
     def canonical(self) -> str:
         """The table as one JSON text, equal on both sides for the same table, whatever its spelling."""
         table = {"": _plain(self.default)} | {prefix: _plain(policy) for prefix, policy in self.entries}
         return json.dumps(table, sort_keys=True, separators=(",", ":"))
+
+
+def _write_delay_ms(policy: Policy, default_ms: float) -> float:
+    return default_ms if policy.write_delay_ms is None else policy.write_delay_ms
 
 
 def _plain(policy: Policy) -> dict[str, object]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from urllib.parse import urlsplit
 
-from .policies import PolicyError, PolicyTable, default_table, load_table
+from .policies import MAX_WRITE_DELAY_MS, PolicyError, PolicyTable, default_table, load_table
 
 ENV_PREFIX = "SSE_"
 
@@ -48,8 +48,8 @@ def _non_negative_float(raw: str) -> float:
 
 def _write_delay_ms(raw: str) -> float:
     value = float(raw)
-    if not 0 <= value <= 1000:
-        raise ValueError("must be between 0 and 1000 (milliseconds)")
+    if not 0 <= value <= MAX_WRITE_DELAY_MS:
+        raise ValueError(f"must be between 0 and {MAX_WRITE_DELAY_MS} (milliseconds)")
     return value
 
 

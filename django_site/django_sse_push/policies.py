@@ -41,6 +41,8 @@ class Policy:
     presence: str = "count"  # or "who": members listed (presence.who)
     join_leave: bool = False
     join_leave_max_members: int = 100
+    # The service's, per prefix (None: its SSE_WRITE_DELAY_MS); Django only checks and compares it.
+    write_delay_ms: int | None = None
 
 
 def _boolean(value: object) -> object:
@@ -64,6 +66,12 @@ def _presence(value: object) -> object:
     return value
 
 
+def _write_delay(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
+        raise PolicyError("must be a whole number of milliseconds from 0 to 1000")
+    return value
+
+
 _FIELDS: dict[str, Callable[[object], object]] = {
     "public": _boolean,
     "history": _count(1),
@@ -71,6 +79,7 @@ _FIELDS: dict[str, Callable[[object], object]] = {
     "presence": _presence,
     "join_leave": _boolean,
     "join_leave_max_members": _count(1),
+    "write_delay_ms": _write_delay,
 }
 
 

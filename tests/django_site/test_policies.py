@@ -42,6 +42,7 @@ def table_file(tmp_path: Path, settings: Settings) -> Path:
         "{}",
         '{"public.": {"public": true}}',
         '{"": {"public": true, "presence": "who"}, "a": {"public": false, "join_leave": true}}',
+        '{"public.": {"public": true}, "public.ticker.": {"public": true, "write_delay_ms": 50}}',
     ],
 )
 def test_the_site_and_the_service_read_a_table_to_the_same_canonical_form(text: str) -> None:
@@ -55,7 +56,16 @@ def test_both_sides_default_tables_agree_on_what_the_service_reads() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["{", "[]", '{"public.": {"pubic": true}}', '{"public.": {"presence": "all"}}', '{"-x": {}}'],
+    [
+        "{",
+        "[]",
+        '{"public.": {"pubic": true}}',
+        '{"public.": {"presence": "all"}}',
+        '{"-x": {}}',
+        '{"public.": {"write_delay_ms": 1001}}',
+        '{"public.": {"write_delay_ms": true}}',
+        '{"public.": {"write_delay_ms": "20"}}',
+    ],
 )
 def test_both_sides_refuse_the_same_bad_tables(text: str) -> None:
     with pytest.raises(site_policies.PolicyError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis
@@ -13,6 +13,7 @@ from starlette.types import Message
 
 from devstack.services import RedisServer
 from sse_service.hub import Hub
+from sse_service.policies import parse_table
 from sse_service.protocol import RedisNames
 from sse_service.redis_clients import SingleRedis
 from sse_service.settings import Settings
@@ -133,3 +134,50 @@ async def test_an_event_waiting_out_the_write_delay_is_written_before_a_gap_fill
     assert b"".join(written) == (
         f'id: {channel}/{first}\ndata: "first"\n\nid: {channel}/{second}\ndata: "second"\n\n'.encode()
     )
+
+
+@pytest.fixture
+async def prefix_delayed_hub(redis_server: RedisServer) -> AsyncIterator[Hub]:
+    commands = aioredis.Redis.from_url(redis_server.url)
+    table = parse_table(
+        '{"public.": {"public": true}, "public.batched.": {"public": true, "write_delay_ms": 300}}'
+    )
+    settings = Settings(redis_url=redis_server.url, channel_policies=table)
+    hub = Hub(settings, commands, SingleRedis(redis_server.url))
+    running = asyncio.create_task(hub.run())
+    yield hub
+    hub.shutdown()
+    running.cancel()
+    await commands.aclose()
+
+
+async def test_a_prefixs_write_delay_batches_its_channels_and_leaves_the_others_at_once(
+    prefix_delayed_hub: Hub, redis_client: redis.Redis, channel: str
+) -> None:
+    """`write_delay_ms` in a prefix's policy: that prefix's events go out in one write per delay,
+    while a channel of another prefix, under the service's default of no delay, gets each at once."""
+    batched = channel.replace("public.", "public.batched.", 1)
+    written: dict[str, list[bytes]] = {channel: [], batched: []}
+
+    def sender(name: str) -> Callable[[Message], Awaitable[None]]:
+        async def send(message: Message) -> None:
+            written[name].append(message["body"])
+
+        return send
+
+    for name in written:
+        subscriber = Subscriber((name,), sender(name), 1 << 20)
+        subscriber.open(await prefix_delayed_hub.attach(subscriber), b"")
+        subscriber.go_live()
+    for n in range(3):
+        publish(redis_client, channel, f'"{n}"')
+        publish(redis_client, batched, f'"{n}"')
+        await asyncio.sleep(0.02)
+    async with asyncio.timeout(5):
+        while not written[batched]:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.4)
+
+    assert len(written[channel]) == 3
+    assert len(written[batched]) == 1
+    assert written[batched][0].count(b"data: ") == 3
