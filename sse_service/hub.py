@@ -53,6 +53,7 @@ from ._tasks import spawn
 from .channels import ChannelState, Phase
 from .drain import end_streams
 from .ending import End
+from .held import HeldRuns
 from .history import newest_positions, read_pages, rewind_positions
 from .link import Replies
 from .placement import ControlListener, Placement
@@ -107,11 +108,8 @@ class Hub:
         self.send_timeout = max(settings.heartbeat_seconds, 5.0)
         self.stats = HubStats()
         self.latency = latency_histogram()
-        # Runs waiting out a write delay (SSE_WRITE_DELAY_MS, or their prefix's), one per channel, by
-        # delay, and the timer that writes each delay's runs.
         self._delays_writes = settings.policies.delays_writes(settings.write_delay_ms)
-        self._pending: dict[float, dict[str, Run]] = {}
-        self._flush_timers: dict[float, asyncio.TimerHandle] = {}
+        self._held = HeldRuns(self._write_held)
 
     @property
     def connected(self) -> bool:
@@ -288,7 +286,7 @@ class Hub:
         for state in states:
             for payload in state.live():
                 self._frame_into(runs, state, payload)
-        self._flush()
+        self._held.release_all()
         self._fan_out(runs)
         if had_gap and states:
             self.stats.gaps_filled += 1
@@ -309,7 +307,7 @@ class Hub:
                 _append(runs, frame)
                 count += 1
         # Live runs still waiting out the write delay were delivered before this page was read.
-        self._flush()
+        self._held.release_all()
         self._fan_out(runs)
         return count
 
@@ -346,38 +344,18 @@ class Hub:
         now: list[Run] = []
         for run in runs:
             state = self._channels.get(run.channel)
-            delay = state.write_delay if state is not None else 0.0
-            if not delay:
+            if state is None or not state.write_delay:
                 now.append(run)
-                continue
-            pending = self._pending.setdefault(delay, {})
-            held = pending.get(run.channel)
-            if held is None:
-                pending[run.channel] = run
             else:
-                held.extend(run)
-            if delay not in self._flush_timers:
-                loop = asyncio.get_running_loop()
-                self._flush_timers[delay] = loop.call_later(delay, self._flush_delay, delay)
+                self._held.hold(run, state.write_delay)
         self._fan_out(now)
 
-    def _flush(self) -> None:
-        """Writes every run waiting out a write delay."""
-        for delay in list(self._pending):
-            self._flush_delay(delay)
-
-    def _flush_delay(self, delay: float) -> None:
-        """Writes the runs waiting out `delay`."""
-        timer = self._flush_timers.pop(delay, None)
-        if timer is not None:
-            timer.cancel()
-        pending = self._pending.pop(delay, None)
-        if pending:
-            runs = list(pending.values())
-            for run in runs:
-                for frame in run.frames:
-                    self._observe(frame.id)
-            self._fan_out(runs)
+    def _write_held(self, runs: list[Run]) -> None:
+        # Behind a write delay an event's latency is observed as it is written, the wait included.
+        for run in runs:
+            for frame in run.frames:
+                self._observe(frame.id)
+        self._fan_out(runs)
 
     def _fan_out(self, runs: list[Run]) -> None:
         if not runs:
