@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from ._jsonlines import Message
+from .system import System
 
 
 class ChildError(RuntimeError):
@@ -66,3 +69,31 @@ class Child:
         except (ChildError, TimeoutError):
             self._process.kill()
             await self._process.wait()
+
+
+@contextlib.asynccontextmanager
+async def load(
+    servers: System, channels: list[str], logs: Path, **client_options: object
+) -> AsyncIterator[tuple[Child, Child]]:
+    """The load client following `channels` on `servers` (with `client_options`: how many per channel,
+    how to connect and reconnect) and the publisher sending on them; both stopped on the way out."""
+    config = {
+        "host": "127.0.0.1",
+        "port": servers.port,
+        "path_prefix": servers.path_prefix,
+        "ready_marker": servers.ready_marker,
+        "channels": channels,
+        **client_options,
+    }
+    client = await Child.start("client", "bench.client", [json.dumps(config)], logs / "client.log")
+    try:
+        target = json.dumps(servers.publish_target())
+        publisher = await Child.start(
+            "publisher", "bench.publisher", [target, *channels], logs / "publisher.log"
+        )
+        try:
+            yield client, publisher
+        finally:
+            await publisher.stop({"cmd": "quit"})
+    finally:
+        await client.stop({"cmd": "close"})

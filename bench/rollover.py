@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from . import payload
-from .control import Child
+from .control import Child, load
 from .fdlimit import streams_allowed
 from .procstat import cpu_seconds
 from .servers import Servers
@@ -73,32 +73,20 @@ async def roll(run_dir: Path, plan: Plan) -> dict[str, Any]:
     }
     servers = Servers(run_dir, sse_env=env, unix_upstream=True, replicas=2).start()
     channels = payload.channel_names(plan.channels)
-    config = {
-        "host": "127.0.0.1",
-        "port": servers.port,
-        "path_prefix": servers.path_prefix,
-        "ready_marker": servers.ready_marker,
-        "channels": channels,
-        "per_channel": math.ceil(plan.streams / plan.channels),
-        "connect_concurrency": 256,
-        "connect_timeout": plan.connect_timeout,
-        "reconnect": True,
-        "reconnect_delay": 0.25,
-        "honour_retry": True,
-    }
-    client = publisher = None
     try:
-        client = await Child.start("client", "bench.client", [json.dumps(config)], run_dir / "client.log")
-        target = json.dumps(servers.publish_target())
-        publisher = await Child.start(
-            "publisher", "bench.publisher", [target, *channels], run_dir / "publisher.log"
-        )
-        return await _measure(servers, plan, client, publisher)
+        async with load(
+            servers,
+            channels,
+            run_dir,
+            per_channel=math.ceil(plan.streams / plan.channels),
+            connect_concurrency=256,
+            connect_timeout=plan.connect_timeout,
+            reconnect=True,
+            reconnect_delay=0.25,
+            honour_retry=True,
+        ) as (client, publisher):
+            return await _measure(servers, plan, client, publisher)
     finally:
-        if client is not None:
-            await client.stop({"cmd": "close"})
-        if publisher is not None:
-            await publisher.stop({"cmd": "quit"})
         servers.stop()
 
 

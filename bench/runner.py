@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Any
 from devstack.processes import StartError
 
 from . import payload, profile
-from .control import Child, ChildError
+from .control import Child, ChildError, load
 from .eventstream_peer import EventstreamServers
 from .fdlimit import LimitError, streams_allowed
 from .nchan import NchanServers
@@ -114,28 +113,16 @@ async def _peak_rss(
 
 async def drive(scenario: Scenario, servers: System, options: Options, result: Result) -> None:
     """Fills `result` as it goes, so a scenario stopped by its time limit still reports what it saw."""
-    channels = payload.channel_names(scenario.channels)
-    config = {
-        "host": "127.0.0.1",
-        "port": servers.port,
-        "path_prefix": servers.path_prefix,
-        "ready_marker": servers.ready_marker,
-        "channels": channels,
+    options_for_client = {
         "per_channel": scenario.per_channel,
         "connect_concurrency": options.connect_concurrency,
         "connect_timeout": options.connect_timeout,
         "reconnect": scenario.reconnect,
         "reconnect_delay": options.reconnect_delay,
     }
-    logs = servers.run_dir
-    client = await Child.start("client", "bench.client", [json.dumps(config)], logs / "client.log")
-    target = json.dumps(servers.publish_target())
-    publisher = await Child.start("publisher", "bench.publisher", [target, *channels], logs / "publisher.log")
-    try:
+    channels = payload.channel_names(scenario.channels)
+    async with load(servers, channels, servers.run_dir, **options_for_client) as (client, publisher):
         await _phases(scenario, servers, options, result, client, publisher)
-    finally:
-        await client.stop({"cmd": "close"})
-        await publisher.stop({"cmd": "quit"})
 
 
 async def _phases(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 import redis
@@ -36,17 +37,24 @@ class SlowToConnect(SingleRedis):
         return connection
 
 
+@asynccontextmanager
+async def running_hub(settings: Settings, topology: SingleRedis) -> AsyncIterator[Hub]:
+    commands = aioredis.Redis.from_url(settings.redis_url)
+    hub = Hub(settings, commands, topology)
+    running = asyncio.create_task(hub.run())
+    try:
+        yield hub
+    finally:
+        hub.shutdown()
+        running.cancel()
+        await commands.aclose()
+
+
 @pytest.fixture
 async def slow_hub(redis_server: RedisServer) -> AsyncIterator[Hub]:
-    commands = aioredis.Redis.from_url(redis_server.url)
-    hub = Hub(
-        Settings(redis_url=redis_server.url, heartbeat_seconds=1), commands, SlowToConnect(redis_server.url)
-    )
-    running = asyncio.create_task(hub.run())
-    yield hub
-    hub.shutdown()
-    running.cancel()
-    await commands.aclose()
+    settings = Settings(redis_url=redis_server.url, heartbeat_seconds=1)
+    async with running_hub(settings, SlowToConnect(redis_server.url)) as hub:
+        yield hub
 
 
 async def test_a_stream_starts_only_once_its_channel_is_subscribed_even_on_a_link_still_connecting(
@@ -71,14 +79,9 @@ async def test_a_stream_starts_only_once_its_channel_is_subscribed_even_on_a_lin
 
 @pytest.fixture
 async def delayed_hub(redis_server: RedisServer) -> AsyncIterator[Hub]:
-    commands = aioredis.Redis.from_url(redis_server.url)
     settings = Settings(redis_url=redis_server.url, write_delay_ms=300)
-    hub = Hub(settings, commands, SingleRedis(redis_server.url))
-    running = asyncio.create_task(hub.run())
-    yield hub
-    hub.shutdown()
-    running.cancel()
-    await commands.aclose()
+    async with running_hub(settings, SingleRedis(redis_server.url)) as hub:
+        yield hub
 
 
 async def test_events_within_the_write_delay_reach_a_stream_in_one_write_in_order(
@@ -138,17 +141,12 @@ async def test_an_event_waiting_out_the_write_delay_is_written_before_a_gap_fill
 
 @pytest.fixture
 async def prefix_delayed_hub(redis_server: RedisServer) -> AsyncIterator[Hub]:
-    commands = aioredis.Redis.from_url(redis_server.url)
     table = parse_table(
         '{"public.": {"public": true}, "public.batched.": {"public": true, "write_delay_ms": 300}}'
     )
     settings = Settings(redis_url=redis_server.url, channel_policies=table)
-    hub = Hub(settings, commands, SingleRedis(redis_server.url))
-    running = asyncio.create_task(hub.run())
-    yield hub
-    hub.shutdown()
-    running.cancel()
-    await commands.aclose()
+    async with running_hub(settings, SingleRedis(redis_server.url)) as hub:
+        yield hub
 
 
 async def test_a_prefixs_write_delay_batches_its_channels_and_leaves_the_others_at_once(
