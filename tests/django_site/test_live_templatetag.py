@@ -12,6 +12,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.staticfiles import finders
 from django.template import Context, Template, TemplateSyntaxError
 from django.test import RequestFactory
+from prometheus_client import REGISTRY
 from pytest_django.fixtures import Settings
 
 from django_sse_push.positions import channel_list_tag
@@ -108,19 +109,27 @@ def test_the_stream_url_is_a_setting_so_a_page_can_reach_the_service_on_another_
     assert 'data-sse-push-connect="http://127.0.0.1:8001/sse/?channel=public.board.html' in html
 
 
+def mistakes(which: str) -> float:
+    sample = REGISTRY.get_sample_value("sse_page_setup_mistakes_total", {"mistake": which})
+    return sample or 0.0
+
+
 def test_a_redis_url_the_client_refuses_renders_the_page_as_if_redis_were_down_and_logs_it_once(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With SSE_REDIS_URL = "redis://127.0.0.1:63a9/0" every page with the tag was a 500 (redis-py's
     ValueError), under gunicorn, which runs no system checks. The page now renders as it does while
-    Redis is down (the stream starts live), and the reason is logged once, naming the check."""
+    Redis is down (the stream starts live), and the reason is logged once, naming the check, and
+    counted on every page."""
     settings.SSE_REDIS_URL = "redis://127.0.0.1:63a9/0"
+    before = mistakes("redis_setting")
     for _ in range(3):
         found = options(render('{% live_stream "public.board" %}', AnonymousUser()))
         assert found == {"channels": ["public.board"], "url": "/sse/"}
     logged = [r.getMessage() for r in caplog.records if "Redis setting is unusable" in r.getMessage()]
     assert len(logged) == 1, logged
     assert "63a9" in logged[0] and "django_sse_push.E001" in logged[0]
+    assert mistakes("redis_setting") == before + 3
 
 
 @pytest.mark.urls("tests.django_site.urls_without_ticket")
@@ -132,9 +141,11 @@ def test_a_project_without_the_ticket_url_gets_its_public_channels_and_a_log_lin
     streams its public channels, the private ones are left out, and the reason is logged once
     (E011 names it in `manage.py check`)."""
     alice = get_user_model().objects.create_user("no-ticket-url")
+    before = mistakes("ticket_url")
     for _ in range(2):
         found = options(render('{% live_stream "public.board" user=True %}', alice))
         assert found["channels"] == ["public.board"] and "ticketUrl" not in found
     logged = [r.getMessage() for r in caplog.records if "ticket URL" in r.getMessage()]
     assert len(logged) == 1, logged
     assert "django_sse_push.E011" in logged[0]
+    assert mistakes("ticket_url") == before + 2

@@ -24,6 +24,7 @@ names the settings' and URLs' mistakes before the first request (E001, E002, E01
 from __future__ import annotations
 
 import logging
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,6 +35,7 @@ from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join, json_script
 from django.utils.safestring import SafeString
+from prometheus_client import Counter
 
 from django_sse_push import keys
 from django_sse_push._redis import REDIS_ERRORS, UnusableRedisSettingError, get_client
@@ -119,9 +121,10 @@ def _ticket_options(request: HttpRequest | None, channels: list[str]) -> dict[st
     try:
         url = reverse(TICKET_URL_NAME)
     except NoReverseMatch:
-        _log_once(
+        _setup_mistake(
+            "ticket_url",
             "private channels left out of the page's stream: the ticket URL is not in the project's "
-            'urls.py; add path("live/", include("django_sse_push.urls")) (django_sse_push.E011)'
+            'urls.py; add path("live/", include("django_sse_push.urls")) (django_sse_push.E011)',
         )
         return None
     return {"ticketUrl": url, "csrfToken": get_token(request) if request else ""}
@@ -163,8 +166,9 @@ def _newest_positions(channels: list[str]) -> str:
                 pipe.xrevrange(keys.stream_key(prefix, channel), count=1)
             tops = pipe.execute()
     except UnusableRedisSettingError as exc:
-        _log_once(
-            f"no start position for the stream: {exc}; manage.py check names it (django_sse_push.E001, E002)"
+        _setup_mistake(
+            "redis_setting",
+            f"no start position for the stream: {exc}; manage.py check names it (django_sse_push.E001, E002)",
         )
         return ""
     except REDIS_ERRORS:
@@ -176,8 +180,19 @@ def _newest_positions(channels: list[str]) -> str:
     )
 
 
-def _log_once(reason: str) -> None:
-    """A mistake in the project's setup, logged the first time a page meets it."""
+@cache
+def _mistakes_counter() -> Counter:
+    """On prometheus_client's default registry, which the site's own metrics view serves, if any."""
+    return Counter(
+        "sse_page_setup_mistakes",
+        "Pages rendered around a mistake in the project's setup, by which: redis_setting or ticket_url",
+        ["mistake"],
+    )
+
+
+def _setup_mistake(mistake: str, reason: str) -> None:
+    """A mistake in the project's setup that a page met: counted each time, logged the first."""
+    _mistakes_counter().labels(mistake).inc()
     if reason not in _logged:
         _logged.add(reason)
         logger.error("%s; logged once per process", reason)
