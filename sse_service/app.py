@@ -148,8 +148,10 @@ MAX_REQUEST_TARGET = 8192
 
 
 async def stream(request: Request) -> Response | ASGIApp:
-    settings: Settings = request.state.settings
     scope = request.scope
+    # The lifespan's state as the dict it is: `request.state` builds a State object at each use.
+    state = scope["state"]
+    settings: Settings = state["settings"]
     target = len(scope.get("raw_path") or scope["path"].encode()) + len(scope["query_string"]) + 1
     if target > MAX_REQUEST_TARGET:
         return PlainTextResponse(
@@ -186,8 +188,8 @@ async def stream(request: Request) -> Response | ASGIApp:
             rewind = rewind_counts(request.query_params["rewind"], channels, settings.policies)
         except RewindError as exc:
             return PlainTextResponse(f"Invalid rewind: {exc}\n", 400)
-    hub: Hub = request.state.hub
-    gate: Gate = request.state.gate
+    hub: Hub = state["hub"]
+    gate: Gate = state["gate"]
     try:
         admission = await gate.admit(request, channels)
     except Refused as refusal:

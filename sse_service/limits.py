@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from enum import Enum
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import Protocol
 
 from .exceptions import Refused
@@ -45,10 +46,21 @@ def client_address(
             return peer
         if not any(peer_ip in network for network in trusted):
             return peer
-    try:
-        return str(ip_address(forwarded_for.rsplit(",", 1)[-1].strip()))
-    except ValueError:
-        return peer or "unix"
+    return _canonical_address(forwarded_for.rsplit(",", 1)[-1].strip()) or peer or "unix"
+
+
+def _canonical_address(text: str) -> str | None:
+    """`text` as one IP address is always written, or None if it is not one.
+
+    The C parser, not `ipaddress`: this runs for every stream opened behind a proxy, and
+    `ipaddress` took 3 % of the service's CPU while 5,000 streams connected.
+    """
+    for family in (AF_INET, AF_INET6):
+        try:
+            return inet_ntop(family, inet_pton(family, text))
+        except OSError:
+            continue
+    return None
 
 
 class Slot:

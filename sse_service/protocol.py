@@ -256,7 +256,8 @@ def encode_opening(retry_ms: int, channels: Sequence[str], start: Positions) -> 
     if not known:
         return b"retry: %d\n: connected\n\n" % retry_ms
     own = known[0]
-    suffix = format_positions(channels, channel_list_tag(channels), own, start)
+    tag = channel_list_tag(channels) if len(known) > 1 else b""
+    suffix = format_positions(channels, tag, own, start)
     return b"retry: %d\nid: %s/%d-%d%s\nevent: %s\ndata: {}\n: connected\n\n" % (
         retry_ms,
         own.encode(),

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from devstack.stack import Stack
 from tests.browser.test_demo_page import log_in
+from tests.support.metrics import scrape_now
 
 pytestmark = pytest.mark.browser
 
@@ -44,10 +43,7 @@ def publish_item(stack: Stack, text: str) -> None:
 
 
 def sse_connections(stack: Stack) -> float:
-    metrics = httpx.get(f"{stack.sse.url}/metrics").text
-    match = re.search(r"^sse_connections ([0-9.e+-]+)$", metrics, re.MULTILINE)
-    assert match, "no sse_connections gauge"
-    return float(match.group(1))
+    return scrape_now(f"{stack.sse.url}/metrics", "sse_connections")
 
 
 def test_a_posted_item_appears_on_another_open_page_within_a_second(

@@ -17,6 +17,7 @@ from devstack.processes import free_port
 from devstack.replicas import nginx_in_front
 from devstack.services import Nginx, RedisServer, SseService
 from tests.integration.probes import scrape
+from tests.support.metrics import scrape_now
 from tests.support.publish import ContinuousPublisher, redis_at
 from tests.support.sse import Event, Followed, follow
 
@@ -137,7 +138,7 @@ async def test_sigterm_hands_streams_over_to_a_second_instance(
     terminated: list[SseService] = []
 
     def terminate_the_serving_instance() -> None:
-        serving = next(s for s in (first, second) if s.process and "stream open" in s.process.log_tail(50))
+        serving = next(s for s in (first, second) if scrape_now(f"{s.url}/metrics", "sse_connections") > 0)
         assert serving.process is not None
         serving.process.signal(signal.SIGTERM)
         serving.process.popen.wait(15)  # uvicorn drains, then re-raises SIGTERM to exit

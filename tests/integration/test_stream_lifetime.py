@@ -78,3 +78,28 @@ async def test_sigterm_ends_every_stream_at_once_with_a_reconnect_hint(
         await asyncio.to_thread(service.process.popen.wait, 10)
     finally:
         service.stop()
+
+
+async def test_at_info_only_the_ends_the_service_caused_are_logged(
+    redis_server: RedisServer, tmp_path: Path, channel: str
+) -> None:
+    """A line per ordinary open and close cost more than anything else in a connect: they are DEBUG."""
+    service = SseService(tmp_path, redis_server.url, free_port(), env={"SSE_LOG_LEVEL": "INFO"}).start()
+    assert service.process is not None
+    try:
+        async with open_stream(f"{service.url}/sse/{channel}.left"):
+            await wait_until(service, "sse_connections", 1)
+        await wait_until(service, "sse_connections", 0)
+        async with open_stream(f"{service.url}/sse/{channel}.ended") as ended:
+            await wait_until(service, "sse_connections", 1)
+            service.process.signal(signal.SIGTERM)
+            await ended.read_to_end(timeout=3)
+        await asyncio.to_thread(service.process.popen.wait, 10)
+        log = service.process.log_tail(200)
+    finally:
+        service.stop()
+    assert "stream open" not in log
+    closed = [line for line in log.splitlines() if "stream closed" in line]
+    assert len(closed) == 1, log
+    assert f"channels={channel}.ended " in closed[0]
+    assert "reason=server shutdown" in closed[0]

@@ -25,6 +25,11 @@ LOOPBACK = (ip_network("127.0.0.1"), ip_network("::1"))
         ("198.51.100.9", "203.0.113.7", LOOPBACK, "198.51.100.9"),
         ("127.0.0.1", None, LOOPBACK, "127.0.0.1"),
         ("127.0.0.1", "not-an-address", LOOPBACK, "127.0.0.1"),
+        # One client is one key however its proxy writes the address.
+        ("127.0.0.1", "2001:DB8:0:0:0:0:0:1", LOOPBACK, "2001:db8::1"),
+        ("127.0.0.1", "203.0.113.07", LOOPBACK, "127.0.0.1"),
+        ("127.0.0.1", "fe80::1%eth0", LOOPBACK, "127.0.0.1"),
+        ("127.0.0.1", "", LOOPBACK, "127.0.0.1"),
         # A Unix-socket peer is local, like loopback.
         (None, "203.0.113.7", LOOPBACK, "203.0.113.7"),
         (None, None, LOOPBACK, "unix"),
