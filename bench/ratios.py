@@ -48,6 +48,9 @@ class Figure:
             return "" if project is None else ("yes" if project == 0 else "no")
         if ratio is None or (self.max_ratio is None and self.min_ratio is None):
             return ""
+        # Judged as printed: a ratio shown as 1.00x meets a goal of 1x, whichever way the third
+        # decimal went (deliveries equal to within a tenth of a percent, both sides taking all).
+        ratio = round(ratio, 2)
         met = (self.max_ratio is None or ratio <= self.max_ratio) and (
             self.min_ratio is None or ratio >= self.min_ratio
         )

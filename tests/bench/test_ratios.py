@@ -88,3 +88,15 @@ def test_a_figure_missing_on_one_side_has_no_ratio() -> None:
 def test_scenarios_that_did_not_run_leave_no_row() -> None:
     text = table([_result("project", "idle-5k", rss_per_conn_kb=20.0)])
     assert "time to connect" not in text
+
+
+def test_a_ratio_printed_as_the_goal_meets_it() -> None:
+    """Regression: deliveries 0.999x nchan's, printed as 1.00x, were reported as missing a goal of 1x."""
+    text = table(
+        [
+            _result("nchan", "fanout-1k", delivered_per_s=99_619.0),
+            _result("project", "fanout-1k", delivered_per_s=99_528.0),
+        ]
+    )
+    row = _row(text, "1000 clients x 100 msg/s: deliveries/s")
+    assert row[4:] == ["1.00x", "-", "≥ 1x", "yes"]
