@@ -5,10 +5,10 @@ browsers is waking a task per connection per message (an `asyncio.Queue` per cli
 itself. So nothing here wakes a task per connection:
 
 - `Placement` keeps one `Link` per node; each link reads every reply Redis has already delivered
-  into one batch. The hub encodes each message into its `Frame` once, groups a batch's frames per
-  channel into runs, and writes them to each connection's ASGI `send` from the reader's own task
-  (`Subscriber.push`).
-- With `SSE_WRITE_DELAY_MS` above 0, runs wait that long in one batch per channel (`_deliver`),
+  into one batch. `Fanout` encodes each message into its `Frame` once, groups a batch's frames per
+  channel into runs, and writes each run, framed once, to every connection from the reader's own
+  task (`Subscriber.push_run`).
+- With `SSE_WRITE_DELAY_MS` above 0, runs wait that long in one batch per channel (`fanout.py`),
   so a busy channel's events reach each connection as one write, not one per batch from Redis.
 - Back-pressure: a connection whose socket has paused writing is parked behind a task of its own
   with a bounded backlog and, past that bound, is disconnected (it reconnects and resumes). The hub
@@ -53,23 +53,14 @@ from ._tasks import spawn
 from .channels import ChannelState, Phase
 from .drain import end_streams
 from .ending import End
-from .held import HeldRuns
+from .fanout import Fanout, append
 from .history import newest_positions, read_pages, rewind_positions
 from .link import Replies
 from .placement import ControlListener, Placement
-from .protocol import (
-    EnvelopeError,
-    Frame,
-    Positions,
-    RedisNames,
-    StreamId,
-    event_frame,
-    parse_envelope,
-    parse_stream_id,
-)
+from .protocol import Frame, Positions, RedisNames
 from .redis_clients import REDIS_ERRORS, CommandClient, Topology
 from .settings import Settings
-from .stats import HubStats, latency_histogram
+from .stats import HubStats
 from .subscriber import Run, Subscriber
 
 logger = logging.getLogger(__name__)
@@ -79,8 +70,6 @@ logger = logging.getLogger(__name__)
 STUCK_AFTER = 5.0
 # How often the hub's timer looks at shutdown and at stuck channels.
 TICK_SECONDS = 0.5
-# Envelope bytes around the data: `v1`, the id, the event type and three line breaks.
-_ENVELOPE_OVERHEAD = 3 + 31 + 64 + 3
 
 
 class Hub:
@@ -107,9 +96,8 @@ class Hub:
         # A heartbeat that cannot be written for this long means the client is gone or stalled.
         self.send_timeout = max(settings.heartbeat_seconds, 5.0)
         self.stats = HubStats()
-        self.latency = latency_histogram()
-        self._delays_writes = settings.policies.delays_writes(settings.write_delay_ms)
-        self._held = HeldRuns(self._write_held)
+        self._fanout = Fanout(settings, self._channels, self.stats)
+        self.latency = self._fanout.latency
 
     @property
     def connected(self) -> bool:
@@ -219,10 +207,10 @@ class Hub:
                     continue  # left, and Redis has not heard yet
                 if state.phase is Phase.LIVE:
                     # Behind a write delay the event's latency is observed when it is written.
-                    self._frame_into(runs, state, reply[2], timed=not state.write_delay)
+                    self._fanout.frame_into(runs, state, reply[2], timed=not state.write_delay)
                 else:
                     state.hold(reply[2])
-        self._deliver(runs)
+        self._fanout.deliver(runs)
 
     def confirmed(self, pubsub_channels: Iterable[bytes]) -> None:
         """Redis confirmed these subscriptions: fill each channel that was waiting for it."""
@@ -285,9 +273,9 @@ class Hub:
         states = current()
         for state in states:
             for payload in state.live():
-                self._frame_into(runs, state, payload)
-        self._held.release_all()
-        self._fan_out(runs)
+                self._fanout.frame_into(runs, state, payload)
+        self._fanout.release_held()
+        self._fanout.write(runs)
         if had_gap and states:
             self.stats.gaps_filled += 1
             logger.info("gap filled: %d events on %d channels", delivered, len(states))
@@ -304,83 +292,12 @@ class Hub:
                 and self._channels.get(frame.channel) is state
                 and state.advance(frame.id)
             ):
-                _append(runs, frame)
+                append(runs, frame)
                 count += 1
         # Live runs still waiting out the write delay were delivered before this page was read.
-        self._held.release_all()
-        self._fan_out(runs)
+        self._fanout.release_held()
+        self._fanout.write(runs)
         return count
-
-    # Writing.
-
-    def _frame_into(self, runs: list[Run], state: ChannelState, payload: bytes, timed: bool = True) -> None:
-        """Encodes one message into its frame, once for all listeners, unless it is bad or a duplicate."""
-        self.stats.messages_received += 1
-        try:
-            if len(payload) > self._settings.max_payload_bytes + _ENVELOPE_OVERHEAD:
-                raise EnvelopeError(f"{len(payload)} bytes, over the limit")
-            envelope = parse_envelope(payload)
-            stream_id = parse_stream_id(envelope.id)
-        except (EnvelopeError, ValueError) as exc:
-            self.stats.messages_rejected += 1
-            logger.warning("rejected a message on %r: %s", state.name, exc)
-            return
-        if not state.advance(stream_id):
-            self.stats.duplicates_dropped += 1  # delivered already, from the stream after a reconnect
-            return
-        if timed:
-            self._observe(stream_id)
-        _append(runs, event_frame(state.name, stream_id, envelope))
-
-    def _observe(self, stream_id: StreamId) -> None:
-        # The id's first part is Redis's clock when the event was published.
-        self.latency.observe(max(0.0, time.time() - stream_id[0] / 1000))
-
-    def _deliver(self, runs: list[Run]) -> None:
-        """Live runs: written now, or after their channel's write delay together with those that follow."""
-        if not self._delays_writes:
-            self._fan_out(runs)
-            return
-        now: list[Run] = []
-        for run in runs:
-            state = self._channels.get(run.channel)
-            if state is None or not state.write_delay:
-                now.append(run)
-            else:
-                self._held.hold(run, state.write_delay)
-        self._fan_out(now)
-
-    def _write_held(self, runs: list[Run]) -> None:
-        # Behind a write delay an event's latency is observed as it is written, the wait included.
-        for run in runs:
-            for frame in run.frames:
-                self._observe(frame.id)
-        self._fan_out(runs)
-
-    def _fan_out(self, runs: list[Run]) -> None:
-        if not runs:
-            return
-        stats = self.stats
-        if len(runs) == 1:
-            run = runs[0]
-            state = self._channels.get(run.channel)
-            listeners = state.listeners if state is not None else ()
-            framed = run.chunk
-            for subscriber in listeners:
-                subscriber.push_run(run, framed)
-            stats.events_delivered += len(run.frames) * len(listeners)
-            stats.bytes_sent += run.weight * len(listeners)
-            return
-        per_subscriber: dict[Subscriber, list[Run]] = {}
-        for run in runs:
-            state = self._channels.get(run.channel)
-            listeners = state.listeners if state is not None else set()
-            for subscriber in listeners:
-                per_subscriber.setdefault(subscriber, []).append(run)
-            stats.events_delivered += len(run.frames) * len(listeners)
-            stats.bytes_sent += run.weight * len(listeners)
-        for subscriber, subscriber_runs in per_subscriber.items():
-            subscriber.push(subscriber_runs)
 
     # The timer.
 
@@ -416,11 +333,3 @@ class Hub:
             logger.warning("%d channels unconfirmed for %.0fs: asking again", len(asked), STUCK_AFTER)
         if unfilled:
             spawn(self._fill(unfilled))
-
-
-def _append(runs: list[Run], frame: Frame) -> None:
-    """Consecutive frames of one channel are joined into one run, written as one chunk per listener."""
-    if runs and runs[-1].channel == frame.channel:
-        runs[-1].add(frame)
-    else:
-        runs.append(Run(frame.channel, frame))
