@@ -1,9 +1,9 @@
 """The two wheels, built from this checkout, and fresh virtualenvs that hold only what pip puts there.
 
-Dependencies come from a wheelhouse of the tested pins (the requirements files), downloaded once into
-the test virtualenv and reused, so installing needs no network and takes seconds (`--no-index`). The
-browser fixtures are the browser tests' own. `started` is when the wheels began to build: the
-stranger test prints the time from it to the first event in the browser.
+Dependencies come from a wheelhouse of the tested pins (the requirements files, with the Django under
+test), downloaded once into the test virtualenv and reused, so installing needs no network and takes
+seconds (`--no-index`). The browser fixtures are the browser tests' own. `started` is when the wheels
+began to build: the stranger test prints the time from it to the first event in the browser.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,15 +81,26 @@ def pinned(names: Sequence[str]) -> list[str]:
     return [pins[name] for name in names]
 
 
+def tested_pins() -> list[str]:
+    """The runtime pins, with Django's replaced by the Django these tests run on: the matrix's Django 6
+    leg gives the stranger's project Django 6, as a team starting on it would have."""
+    pins = [
+        line.strip()
+        for path in REQUIREMENTS
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    django = f"Django=={version('django')}"
+    return [django if pin.lower().startswith("django==") else pin for pin in pins] + pinned(PROJECT_EXTRAS)
+
+
 @pytest.fixture(scope="session")
 def wheelhouse() -> Path:
     """The pinned dependencies as wheels, kept in the test virtualenv between runs."""
-    extras = pinned(PROJECT_EXTRAS)
-    sources = b"".join(path.read_bytes() for path in REQUIREMENTS) + " ".join(extras).encode()
-    house = Path(sys.prefix) / f"wheelhouse-{hashlib.sha256(sources).hexdigest()[:12]}"
+    pins = tested_pins()
+    house = Path(sys.prefix) / f"wheelhouse-{hashlib.sha256(' '.join(pins).encode()).hexdigest()[:12]}"
     if not (house / ".complete").exists():
-        requirements = [arg for path in REQUIREMENTS for arg in ("-r", str(path))] + extras
-        run([sys.executable, "-m", "pip", "download", "--quiet", "-d", str(house), *requirements], REPO)
+        run([sys.executable, "-m", "pip", "download", "--quiet", "-d", str(house), *pins], REPO)
         (house / ".complete").touch()
     return house
 

@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import django
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -44,6 +45,9 @@ def test_a_new_project_gets_events_on_a_public_and_a_private_channel(
     )
     assert Path(where.strip()).is_relative_to(project.bin.parent), where
     assert not Path(where.strip()).is_relative_to(REPO), where
+    # On the matrix's Django 6 leg the stranger starts on Django 6, not on the site's own pin.
+    theirs = run([str(project.bin / "python"), "-c", "import django; print(django.__version__)"], REPO)
+    assert theirs.strip() == django.__version__
 
     page.goto(project.url + "/admin/login/?next=/")
     page.fill("#id_username", USERNAME)
